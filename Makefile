@@ -1,0 +1,49 @@
+# Bevaka: every entry point. `make demo` and `make test` each install what they need first.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+PG_TEST_URL ?= postgresql://postgres@127.0.0.1:5432/test
+
+.PHONY: install test test-postgres lint format run demo bench browser clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP) ## create .venv and install Bevaka with its dev extras
+
+browser: ## Debian's Chromium for the browser tests (not downloaded by Playwright)
+	@command -v chromium >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+
+test: $(STAMP) browser ## lint, then the whole suite on SQLite
+	$(BIN)/ruff check .
+	$(BIN)/python -m pytest
+
+test-postgres: $(STAMP) ## the storage-touching tests again on PostgreSQL
+	BEVAKA_TEST_DATABASE_URL=$(PG_TEST_URL) $(BIN)/python -m pytest -m storage
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: $(STAMP)
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+run: $(STAMP) ## the service: migrate, then run the scheduler
+	$(BIN)/bevaka db upgrade
+	$(BIN)/bevaka run
+
+demo: $(STAMP) ## the whole pipeline offline on recorded responses
+	$(BIN)/bevaka demo
+
+bench: $(STAMP)
+	$(BIN)/pip install --quiet -e '.[dev,bench]'
+	$(BIN)/python -m bench
+
+clean:
+	rm -rf var/demo .pytest_cache

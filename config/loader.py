@@ -1,0 +1,216 @@
+"""Load and validate the coordinator's YAML files.
+
+Every problem is reported as one line naming the file, the line and the key path, e.g.
+``config/needs.yaml:41: departments[3].needs[0].any: expected a list of strings``.
+A config with any problem is refused whole: :func:`load_config` raises
+:class:`ConfigError` carrying every problem found.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from config.schema import NeedsFile, Settings, SourcesFile
+
+DEFAULT_CONFIG_DIR = Path(__file__).resolve().parent
+FILES = ("settings.yaml", "sources.yaml", "needs.yaml")
+
+
+@dataclass(frozen=True)
+class Problem:
+    file: str
+    line: int | None
+    path: str
+    message: str
+
+    def __str__(self) -> str:
+        where = f"{self.file}:{self.line}" if self.line else self.file
+        return f"{where}: {self.path}: {self.message}" if self.path else f"{where}: {self.message}"
+
+
+class ConfigError(Exception):
+    """One or more problems in the configuration; nothing may run."""
+
+    def __init__(self, problems: list[Problem]):
+        self.problems = problems
+        super().__init__("\n".join(str(p) for p in problems))
+
+
+@dataclass(frozen=True)
+class Config:
+    """The whole validated configuration."""
+
+    directory: Path
+    settings: Settings
+    sources: SourcesFile
+    needs: NeedsFile
+
+    def source(self, key: str):
+        for entry in self.sources.sources:
+            if entry.key == key:
+                return entry
+        raise KeyError(key)
+
+
+def config_dir(explicit: str | os.PathLike[str] | None = None) -> Path:
+    """The config directory: an explicit path, ``BEVAKA_CONFIG``, or the shipped one."""
+    if explicit:
+        return Path(explicit)
+    env = os.environ.get("BEVAKA_CONFIG")
+    return Path(env) if env else DEFAULT_CONFIG_DIR
+
+
+# --- YAML with line numbers -------------------------------------------------------------
+
+
+class _Loader(yaml.SafeLoader):
+    """SafeLoader that refuses duplicate keys (a typo-shaped silent override)."""
+
+
+def _display(path: tuple[Any, ...]) -> str:
+    out = ""
+    for part in path:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else str(part)
+    return out
+
+
+def _walk(node: yaml.Node, path: tuple[Any, ...], lines: dict[tuple, int], dupes: list) -> None:
+    lines.setdefault(path, node.start_mark.line + 1)
+    if isinstance(node, yaml.MappingNode):
+        seen: set[str] = set()
+        for key_node, value_node in node.value:
+            key = key_node.value
+            if key == "<<":
+                continue
+            if key in seen:
+                dupes.append((path + (key,), key_node.start_mark.line + 1))
+            seen.add(key)
+            lines[path + (key,)] = key_node.start_mark.line + 1
+            _walk(value_node, path + (key,), lines, dupes)
+    elif isinstance(node, yaml.SequenceNode):
+        for index, item in enumerate(node.value):
+            lines[path + (index,)] = item.start_mark.line + 1
+            _walk(item, path + (index,), lines, dupes)
+
+
+def read_yaml(path: Path, shown: str | None = None) -> tuple[Any, dict[tuple, int]]:
+    """Parse one YAML file; return its data and a map from key path to line number."""
+    shown = shown or str(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError([Problem(shown, None, "", "file not found")]) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError([Problem(shown, None, "", f"cannot read file: {exc}")]) from None
+    try:
+        node = yaml.compose(text, Loader=_Loader)
+        data = yaml.load(text, Loader=_Loader)  # noqa: S506 - _Loader is a SafeLoader
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+        line = mark.line + 1 if mark else None
+        reason = getattr(exc, "problem", None) or str(exc)
+        raise ConfigError([Problem(shown, line, "", f"invalid YAML: {reason}")]) from None
+    except RecursionError:
+        raise ConfigError([Problem(shown, None, "", "invalid YAML: nested too deeply")]) from None
+    lines: dict[tuple, int] = {}
+    dupes: list[tuple[tuple, int]] = []
+    if node is not None:
+        _walk(node, (), lines, dupes)
+    if dupes:
+        raise ConfigError([Problem(shown, line, _display(p), "duplicate key") for p, line in dupes])
+    return data, lines
+
+
+def _line_for(loc: tuple[Any, ...], lines: dict[tuple, int]) -> int | None:
+    for end in range(len(loc), -1, -1):
+        if loc[:end] in lines:
+            return lines[loc[:end]]
+    return None
+
+
+def _message(err: dict[str, Any]) -> str:
+    kind = err.get("type", "")
+    msg = err.get("msg", "invalid value")
+    if kind == "extra_forbidden":
+        return "unknown key"
+    if kind == "missing":
+        return "required key is missing"
+    if msg.startswith("Value error, "):
+        msg = msg[len("Value error, ") :]
+    if msg.startswith("Assertion failed, "):
+        msg = msg[len("Assertion failed, ") :]
+    return msg
+
+
+def _clean_loc(loc: tuple[Any, ...]) -> tuple[Any, ...]:
+    # pydantic adds the tag of a discriminated union or a function validator name to loc;
+    # those are not keys in the file.
+    return tuple(
+        p
+        for p in loc
+        if isinstance(p, int) or not str(p).startswith(("function-", "tagged-union["))
+    )
+
+
+def validate_file(
+    model: type[BaseModel], path: Path, shown: str | None = None, context: dict | None = None
+) -> BaseModel:
+    shown = shown or str(path)
+    data, lines = read_yaml(path, shown)
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError([Problem(shown, 1, "", "expected a mapping of keys at the top level")])
+    try:
+        return model.model_validate(data, context=context or {})
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            loc = _clean_loc(tuple(err["loc"]))
+            problems.append(Problem(shown, _line_for(loc, lines), _display(loc), _message(err)))
+        raise ConfigError(problems) from None
+
+
+def _shown(directory: Path, name: str) -> str:
+    path = directory / name
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
+def load_config(directory: str | os.PathLike[str] | None = None) -> Config:
+    """Load, validate and cross-check all three files; raise ConfigError listing every problem."""
+    base = config_dir(directory)
+    problems: list[Problem] = []
+    loaded: dict[str, Any] = {}
+    for name, model in (
+        ("settings.yaml", Settings),
+        ("sources.yaml", SourcesFile),
+        ("needs.yaml", NeedsFile),
+    ):
+        try:
+            loaded[name] = validate_file(model, base / name, _shown(base, name))
+        except ConfigError as exc:
+            problems.extend(exc.problems)
+    if problems:
+        raise ConfigError(problems)
+    try:
+        settings = loaded["settings.yaml"].with_environment(os.environ)
+    except ValidationError as exc:
+        raise ConfigError(
+            [
+                Problem("environment", None, _display(tuple(e["loc"])), _message(e))
+                for e in exc.errors()
+            ]
+        ) from None
+    return Config(base, settings, loaded["sources.yaml"], loaded["needs.yaml"])

@@ -1,0 +1,369 @@
+"""Pydantic models for config/settings.yaml, config/sources.yaml and config/needs.yaml.
+
+Unknown keys are errors everywhere (``extra="forbid"``) so that a typo is never silently
+ignored. Secrets are not fields here: they come only from the environment.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from config.programmes import PROGRAMMES
+
+KEY_PATTERN = r"^[a-z][a-z0-9_-]*$"
+CRON_FIELDS = 5
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def check_cron(value: str) -> str:
+    """Validate a five-field cron expression (minute hour day month day_of_week)."""
+    from apscheduler.triggers.cron import CronTrigger
+
+    parts = value.split()
+    if len(parts) != CRON_FIELDS:
+        raise ValueError(f"expected a cron expression with 5 fields, got {value!r}")
+    try:
+        CronTrigger.from_crontab(value)
+    except ValueError as exc:
+        raise ValueError(f"invalid cron expression {value!r}: {exc}") from None
+    return value
+
+
+Cron = Annotated[str, Field(min_length=1)]
+
+
+# --- settings.yaml --------------------------------------------------------------------
+
+
+class CrawlSettings(Strict):
+    contact_email: str = "international@lidkoping.se"
+    user_agent: str = "Bevaka/0.1 (Lidkopings kommun; +mailto:{contact_email})"
+    obey_robots: bool = True
+    download_delay: float = Field(1.0, ge=0)
+    concurrent_requests_per_domain: int = Field(2, ge=1, le=32)
+    autothrottle: bool = True
+    timeout_seconds: float = Field(30.0, gt=0)
+    retries: int = Field(2, ge=0, le=10)
+    max_response_bytes: int = Field(20_000_000, gt=0)
+    source_timeout_seconds: int = Field(900, gt=0)
+
+    @property
+    def resolved_user_agent(self) -> str:
+        return self.user_agent.replace("{contact_email}", self.contact_email)
+
+
+class ScheduleSettings(Strict):
+    crawl: Cron = "0 6 * * mon-fri"
+    digest: Cron = "0 7 * * mon"
+    health: Cron = "30 6 * * mon-fri"
+    misfire_grace_seconds: int = Field(6 * 3600, ge=1)
+    lock_lease_seconds: int = Field(120, ge=10)
+
+    @field_validator("crawl", "digest", "health")
+    @classmethod
+    def _cron(cls, value: str) -> str:
+        return check_cron(value)
+
+
+class SmtpSettings(Strict):
+    host: str | None = None
+    port: int = Field(587, ge=1, le=65535)
+    security: Literal["starttls", "tls", "none"] = "starttls"
+    username: str | None = None
+    password: str | None = Field(None, exclude=True, repr=False)
+    sender: str = "Bevaka <bevaka@lidkoping.se>"
+    reply_to: str | None = None
+    timeout_seconds: float = Field(30.0, gt=0)
+    concurrency: int = Field(4, ge=1, le=64)
+    max_attempts: int = Field(4, ge=1, le=20)
+    retry_backoff_seconds: float = Field(2.0, ge=0)
+    messages_per_connection: int = Field(100, ge=1)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_password_in_yaml(cls, data: Any, info: Any) -> Any:
+        if isinstance(data, Mapping) and "password" in data and not (info.context or {}).get("env"):
+            raise ValueError(
+                "password must not be written in YAML; set BEVAKA_SMTP_PASSWORD in the environment"
+            )
+        return data
+
+
+class DigestSettings(Strict):
+    subject: str = "Bevaka v. {week}: {count} nya utlysningar för {audience}"
+    deadline_window_days: int = Field(30, ge=1, le=365)
+    deadline_thresholds_days: list[int] = Field(default_factory=lambda: [30, 14, 3])
+    send_empty: bool = False
+    outbox_dir: str = "var/outbox"
+    coordinator_email: str = "international@lidkoping.se"
+    reminder_days: list[int] = Field(default_factory=lambda: [14, 3])
+
+
+class HealthSettings(Strict):
+    failure_threshold: int = Field(2, ge=1, le=100)
+
+
+class WebSettings(Strict):
+    allowed_domains: list[str] = Field(
+        default_factory=lambda: [
+            "lidkoping.se",
+            "essunga.se",
+            "grastorp.se",
+            "gotene.se",
+            "skara.se",
+            "vara.se",
+        ]
+    )
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=1, le=65535)
+    basic_auth_user: str | None = None
+    token_max_age_days: int = Field(365, ge=1)
+    signup_link_max_age_hours: int = Field(48, ge=1)
+    signup_rate_limit_per_hour: int = Field(5, ge=1)
+
+
+class Settings(Strict):
+    """config/settings.yaml."""
+
+    database_url: str = "sqlite:///var/bevaka.sqlite3"
+    timezone: str = "Europe/Stockholm"
+    public_url: str | None = None
+    secret_key: str | None = Field(None, exclude=True, repr=False)
+    crawl: CrawlSettings = CrawlSettings()
+    schedule: ScheduleSettings = ScheduleSettings()
+    smtp: SmtpSettings = SmtpSettings()
+    digest: DigestSettings = DigestSettings()
+    health: HealthSettings = HealthSettings()
+    web: WebSettings = WebSettings()
+
+    @field_validator("timezone")
+    @classmethod
+    def _tz(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r}") from None
+        return value
+
+    @field_validator("public_url")
+    @classmethod
+    def _public_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        if not re.match(r"^https?://[^\s/]+", value):
+            raise ValueError("expected an http(s) URL such as https://bevaka.lidkoping.se")
+        return value.rstrip("/")
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    def with_environment(self, env: Mapping[str, str]) -> Settings:
+        """Apply the documented environment overrides (secrets only ever come from here)."""
+        smtp: dict[str, Any] = {}
+        mapping = {
+            "BEVAKA_SMTP_HOST": "host",
+            "BEVAKA_SMTP_PORT": "port",
+            "BEVAKA_SMTP_SECURITY": "security",
+            "BEVAKA_SMTP_USERNAME": "username",
+            "BEVAKA_SMTP_PASSWORD": "password",
+        }
+        for var, key in mapping.items():
+            if env.get(var):
+                smtp[key] = env[var]
+        top: dict[str, Any] = {}
+        if env.get("DATABASE_URL"):
+            top["database_url"] = env["DATABASE_URL"]
+        if env.get("BEVAKA_SECRET_KEY"):
+            top["secret_key"] = env["BEVAKA_SECRET_KEY"]
+        if env.get("BEVAKA_PUBLIC_URL"):
+            top["public_url"] = env["BEVAKA_PUBLIC_URL"]
+        data = self.model_dump()
+        data["smtp"].update(smtp)
+        data.update(top)
+        if self.secret_key and "secret_key" not in top:
+            data["secret_key"] = self.secret_key
+        if self.smtp.password and "password" not in smtp:
+            data["smtp"]["password"] = self.smtp.password
+        return Settings.model_validate(data, context={"env": True})
+
+
+# --- sources.yaml ---------------------------------------------------------------------
+
+SourceKind = Literal["eu_portal", "vinnova", "tillvaxtverket", "feed", "listing"]
+
+
+class SourceEntry(Strict):
+    key: str = Field(pattern=KEY_PATTERN)
+    name: str = Field(min_length=1)
+    kind: SourceKind
+    url: str | None = None
+    urls: list[str] = Field(default_factory=list)
+    enabled: bool = True
+    schedule: Cron | None = None
+    call_kind: Literal["call", "news"] = "call"
+    options: dict[str, Any] = Field(default_factory=dict)
+    note: str | None = None
+
+    @field_validator("schedule")
+    @classmethod
+    def _cron(cls, value: str | None) -> str | None:
+        return None if value is None else check_cron(value)
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str | None) -> str | None:
+        if value is not None and not re.match(r"^https?://[^\s/]+", value):
+            raise ValueError(f"expected an http(s) URL, got {value!r}")
+        return value
+
+    @field_validator("urls")
+    @classmethod
+    def _urls(cls, value: list[str]) -> list[str]:
+        for item in value:
+            if not re.match(r"^https?://[^\s/]+", item):
+                raise ValueError(f"expected http(s) URLs, got {item!r}")
+        return value
+
+    @model_validator(mode="after")
+    def _enabled_needs_url(self) -> SourceEntry:
+        if self.enabled and not (self.url or self.urls):
+            raise ValueError("an enabled source needs a url (or set enabled: false)")
+        return self
+
+    @property
+    def all_urls(self) -> list[str]:
+        return ([self.url] if self.url else []) + list(self.urls)
+
+    @property
+    def state(self) -> str:
+        if not self.enabled:
+            return "disabled: url not set" if not self.all_urls else "disabled"
+        return "enabled"
+
+
+class SourcesFile(Strict):
+    sources: list[SourceEntry]
+
+    @model_validator(mode="after")
+    def _unique_keys(self) -> SourcesFile:
+        seen: set[str] = set()
+        for entry in self.sources:
+            if entry.key in seen:
+                raise ValueError(f"duplicate source key {entry.key!r}")
+            seen.add(entry.key)
+        return self
+
+
+# --- needs.yaml -----------------------------------------------------------------------
+
+
+def _terms(value: list[str]) -> list[str]:
+    cleaned = [t.strip() for t in value]
+    if any(not t for t in cleaned):
+        raise ValueError("terms must not be empty strings")
+    return cleaned
+
+
+class Need(Strict):
+    name: str = Field(min_length=1)
+    any: list[str] = Field(default_factory=list)
+    all: list[list[str]] = Field(default_factory=list)
+    none: list[str] = Field(default_factory=list)
+    programmes: list[str] = Field(default_factory=list)
+    weight: float = Field(1.0, gt=0)
+
+    @field_validator("any", "none")
+    @classmethod
+    def _check_terms(cls, value: list[str]) -> list[str]:
+        return _terms(value)
+
+    @field_validator("all")
+    @classmethod
+    def _check_groups(cls, value: list[list[str]]) -> list[list[str]]:
+        for group in value:
+            if not group:
+                raise ValueError("an all-of group must list at least one term")
+            _terms(group)
+        return value
+
+    @field_validator("programmes")
+    @classmethod
+    def _check_programmes(cls, value: list[str]) -> list[str]:
+        for code in value:
+            if code not in PROGRAMMES:
+                known = ", ".join(sorted(PROGRAMMES))
+                raise ValueError(f"unknown programme {code!r}; known: {known}")
+        return value
+
+    @model_validator(mode="after")
+    def _has_terms(self) -> Need:
+        if not self.any and not self.all:
+            raise ValueError("a need must list terms under 'any' or 'all'")
+        return self
+
+
+class Audience(Strict):
+    """A förvaltning or a topic: something calls are tagged with."""
+
+    key: str = Field(pattern=KEY_PATTERN)
+    name: str = Field(min_length=1)
+    threshold: float | None = Field(None, gt=0)
+    none: list[str] = Field(default_factory=list)
+    needs: list[Need] = Field(min_length=1)
+
+    @field_validator("none")
+    @classmethod
+    def _check_terms(cls, value: list[str]) -> list[str]:
+        return _terms(value)
+
+
+class FieldWeights(Strict):
+    title: float = Field(3.0, ge=0)
+    summary: float = Field(1.5, ge=0)
+    description: float = Field(1.0, ge=0)
+    keywords: float = Field(2.0, ge=0)
+
+
+class MatchDefaults(Strict):
+    threshold: float = Field(3.0, gt=0)
+    field_weights: FieldWeights = FieldWeights()
+
+
+class NeedsFile(Strict):
+    defaults: MatchDefaults = MatchDefaults()
+    departments: list[Audience] = Field(default_factory=list)
+    topics: list[Audience] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _unique_keys(self) -> NeedsFile:
+        seen: set[str] = set()
+        for audience in [*self.departments, *self.topics]:
+            if audience.key in seen:
+                raise ValueError(
+                    f"duplicate key {audience.key!r} (department and topic keys share one namespace)"
+                )
+            seen.add(audience.key)
+        return self
+
+    def audience(self, key: str) -> Audience | None:
+        for audience in [*self.departments, *self.topics]:
+            if audience.key == key:
+                return audience
+        return None
+
+    @property
+    def department_keys(self) -> list[str]:
+        return [d.key for d in self.departments]
+
+    @property
+    def topic_keys(self) -> list[str]:
+        return [t.key for t in self.topics]
