@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PG_TEST_URL ?= postgresql://postgres@127.0.0.1:5432/test
 
-.PHONY: install test test-postgres lint format run demo bench browser clean
+.PHONY: install test test-postgres lint format run demo bench browser clean migration
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -47,3 +47,8 @@ bench: $(STAMP)
 
 clean:
 	rm -rf var/demo .pytest_cache
+
+migration: $(STAMP) ## regenerate the schema migration from storage/models.py (before the first release only)
+	rm -f storage/migrations/versions/0001_initial_schema.py /tmp/bevaka-gen.sqlite3
+	$(BIN)/python -c "from alembic import command; from storage.migrate import alembic_config; command.revision(alembic_config('sqlite:////tmp/bevaka-gen.sqlite3'), message='initial schema', autogenerate=True, rev_id='0001')"
+	$(BIN)/ruff format storage/migrations/versions >/dev/null

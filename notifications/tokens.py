@@ -1,0 +1,66 @@
+"""Signed, expiring tokens for subscriber links (preferences page, unsubscribe, calendar).
+
+A token carries the subscriber id, its ``token_version`` and a purpose. Bumping
+``Subscriber.token_version`` (done on unsubscribe) invalidates every earlier token.
+The key comes from ``BEVAKA_SECRET_KEY`` (settings.secret_key), never from YAML.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
+
+PURPOSES = ("prefs", "unsubscribe", "calendar", "signup")
+
+
+class TokenError(Exception):
+    """The token is forged, expired or for another purpose. ``expired`` tells which."""
+
+    def __init__(self, message: str, *, expired: bool = False):
+        super().__init__(message)
+        self.expired = expired
+
+
+@dataclass(frozen=True)
+class TokenData:
+    subscriber_id: int | None
+    version: int
+    purpose: str
+    email: str | None = None
+
+
+def _serializer(secret_key: str) -> URLSafeTimedSerializer:
+    if not secret_key:
+        raise TokenError("no secret key configured (set BEVAKA_SECRET_KEY)")
+    return URLSafeTimedSerializer(secret_key, salt="bevaka-subscriber-link")
+
+
+def make_token(
+    secret_key: str,
+    *,
+    purpose: str,
+    subscriber_id: int | None = None,
+    version: int = 1,
+    email: str | None = None,
+) -> str:
+    if purpose not in PURPOSES:
+        raise ValueError(f"unknown token purpose {purpose!r}")
+    payload = {"s": subscriber_id, "v": version, "p": purpose}
+    if email is not None:
+        payload["e"] = email
+    return _serializer(secret_key).dumps(payload)
+
+
+def read_token(secret_key: str, token: str, *, purpose: str, max_age_seconds: int) -> TokenData:
+    """Verify signature, age and purpose. The caller must still compare ``version`` with the
+    subscriber's current ``token_version``."""
+    try:
+        payload = _serializer(secret_key).loads(token, max_age=max_age_seconds)
+    except SignatureExpired:
+        raise TokenError("the link has expired", expired=True) from None
+    except BadSignature:
+        raise TokenError("the link is not valid") from None
+    if not isinstance(payload, dict) or payload.get("p") != purpose:
+        raise TokenError("the link is not valid for this page")
+    return TokenData(payload.get("s"), int(payload.get("v", 0)), payload["p"], payload.get("e"))
