@@ -65,7 +65,7 @@ class ScheduleSettings(Strict):
     digest: Cron = "0 7 * * mon"
     health: Cron = "30 6 * * mon-fri"
     misfire_grace_seconds: int = Field(6 * 3600, ge=1)
-    lock_lease_seconds: int = Field(120, ge=10)
+    lock_lease_seconds: int = Field(120, ge=2)
 
     @field_validator("crawl", "digest", "health")
     @classmethod

@@ -256,3 +256,14 @@ class Analysis(SQLModel, table=True):
     answers: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     actor: str = Field(max_length=320)
     created_at: datetime | None = _ts(nullable=False)
+
+
+class JobState(SQLModel, table=True):
+    """When each scheduled job last ran, so a restarted scheduler catches up a missed run once."""
+
+    __tablename__ = "job_state"
+
+    name: str = Field(primary_key=True, max_length=64)
+    last_run_at: datetime | None = _ts(nullable=False)
+    last_outcome: str = Field(default="ok", max_length=16)
+    detail: str | None = Field(default=None, sa_column=Column(Text))
