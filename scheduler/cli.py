@@ -257,12 +257,20 @@ def calls_import(
 
 def _register_packages() -> None:
     import crawler.cli
+    import followup.cli
     import matching.cli
     import notifications.cli
     import scheduler.service_cli
     import web.cli
 
-    for module in (crawler.cli, matching.cli, notifications.cli, scheduler.service_cli, web.cli):
+    for module in (
+        crawler.cli,
+        followup.cli,
+        matching.cli,
+        notifications.cli,
+        scheduler.service_cli,
+        web.cli,
+    ):
         module.register(app)
 
 

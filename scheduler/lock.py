@@ -1,0 +1,84 @@
+"""One scheduler per database: a lease row that the holder renews and a crashed holder
+cannot keep (it expires after ``schedule.lock_lease_seconds``)."""
+
+from __future__ import annotations
+
+import os
+import socket
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import delete, update
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session
+
+from storage.models import Lease
+
+SCHEDULER_LOCK = "scheduler"
+
+
+class LockHeld(Exception):
+    """Another live process holds the lease."""
+
+    def __init__(self, lease: Lease):
+        self.lease = lease
+        super().__init__(
+            f"another Bevaka scheduler is running ({lease.owner}); its lease runs until "
+            f"{lease.expires_at:%Y-%m-%d %H:%M:%S} UTC"
+        )
+
+
+def owner_id() -> str:
+    return f"{socket.gethostname()} pid {os.getpid()}"
+
+
+@dataclass
+class LeaseLock:
+    engine: Engine
+    name: str
+    owner: str
+    lease_seconds: int
+
+    def acquire(self, now: datetime) -> None:
+        """Take the lease, or raise LockHeld naming the holder."""
+        expires = now + timedelta(seconds=self.lease_seconds)
+        with Session(self.engine) as session:
+            session.add(
+                Lease(name=self.name, owner=self.owner, acquired_at=now, expires_at=expires)
+            )
+            try:
+                session.commit()
+                return
+            except IntegrityError:
+                session.rollback()
+            # Someone has (or had) it: take it over only if it expired or is ours.
+            taken = session.execute(
+                update(Lease)
+                .where(Lease.name == self.name)
+                .where((Lease.expires_at < now) | (Lease.owner == self.owner))
+                .values(owner=self.owner, acquired_at=now, expires_at=expires)
+            )
+            session.commit()
+            if taken.rowcount == 1:
+                return
+            holder = session.get(Lease, self.name)
+            if holder is None:  # released between our two statements: try once more
+                return self.acquire(now)
+            raise LockHeld(holder)
+
+    def renew(self, now: datetime) -> bool:
+        """Extend the lease; False when it was lost (another process took it over)."""
+        with Session(self.engine) as session:
+            result = session.execute(
+                update(Lease)
+                .where(Lease.name == self.name, Lease.owner == self.owner)
+                .values(expires_at=now + timedelta(seconds=self.lease_seconds))
+            )
+            session.commit()
+            return result.rowcount == 1
+
+    def release(self) -> None:
+        with Session(self.engine) as session:
+            session.execute(delete(Lease).where(Lease.name == self.name, Lease.owner == self.owner))
+            session.commit()
