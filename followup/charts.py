@@ -1,0 +1,65 @@
+"""Server-side bar charts for the yearly report: matplotlib (Agg backend) → inline SVG."""
+
+from __future__ import annotations
+
+import io
+import re
+import threading
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+from matplotlib.figure import Figure  # noqa: E402 - after selecting the backend
+
+_LOCK = threading.Lock()  # matplotlib's rcParams are global; render one chart at a time
+BAR_COLOUR = "#1f5f8b"
+MAX_BARS = 15
+MAX_LABEL = 45
+
+
+def _label(text: str) -> str:
+    text = " ".join(str(text).split())
+    return text if len(text) <= MAX_LABEL else text[: MAX_LABEL - 1] + "…"
+
+
+def bar_chart_svg(data: list[tuple[str, int]], *, title: str, chart_id: str) -> str:
+    """A horizontal bar chart as an ``<svg>`` element (no XML prolog), ready to inline in
+    HTML. Bars are drawn in the given order (largest first reads best); at most
+    ``MAX_BARS`` bars, the rest summed into "Övriga". Empty data gives ``""``."""
+    rows = [(label, int(n)) for label, n in data if n]
+    if not rows:
+        return ""
+    if len(rows) > MAX_BARS:
+        rest = sum(n for _, n in rows[MAX_BARS - 1 :])
+        rows = [*rows[: MAX_BARS - 1], ("Övriga", rest)]
+    labels = [_label(label) for label, _ in rows][::-1]
+    values = [n for _, n in rows][::-1]
+    height = 0.8 + 0.38 * len(rows)
+    with (
+        _LOCK,
+        matplotlib.rc_context(
+            {"svg.fonttype": "path", "svg.hashsalt": f"bevaka-{chart_id}", "font.size": 9}
+        ),
+    ):
+        fig = Figure(figsize=(7.0, height), dpi=100)
+        ax = fig.add_subplot()
+        bars = ax.barh(range(len(values)), values, color=BAR_COLOUR)
+        ax.set_yticks(range(len(values)), labels)
+        ax.set_title(title, loc="left", fontsize=11)
+        ax.bar_label(bars, padding=3, fontsize=8)
+        ax.set_xlim(0, max(values) * 1.15)
+        ax.xaxis.set_visible(False)
+        for side in ("top", "right", "bottom"):
+            ax.spines[side].set_visible(False)
+        fig.tight_layout()
+        buffer = io.StringIO()
+        fig.savefig(buffer, format="svg", metadata={"Date": None, "Creator": None})
+    svg = buffer.getvalue()
+    start = svg.find("<svg")
+    svg = svg[start:]
+    # Make element ids unique per chart so two charts can share one page.
+    svg = re.sub(r'id="([^"]+)"', rf'id="{chart_id}-\1"', svg)
+    svg = re.sub(r"url\(#([^)]+)\)", rf"url(#{chart_id}-\1)", svg)
+    svg = re.sub(r'xlink:href="#([^"]+)"', rf'xlink:href="#{chart_id}-\1"', svg)
+    return svg
