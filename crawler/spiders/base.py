@@ -4,13 +4,22 @@ A spider is built for one source entry of config/sources.yaml. The runner passes
 (``source=SourceEntry``); from the command line ``scrapy crawl eu_portal`` or
 ``scrapy crawl feed -a source=esf`` looks the entry up in the config (``BEVAKA_CONFIG``).
 Spiders yield :class:`crawler.items.CallItem`; the pipelines normalise, validate and store.
+
+Errors: a request whose failure means the source could not be read (a listing, a feed, a
+search page) uses ``errback=self.on_fatal_error``; one whose failure only loses detail
+(a detail page) uses ``errback=self.on_soft_error`` or handles it itself and calls
+:meth:`note_error`. An exception in a callback (e.g. garbage instead of JSON) is fatal.
+A fatal error makes the source's CrawlRun ``failed``.
 """
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any, ClassVar
 
 import scrapy
+from scrapy import signals
+from twisted.python.failure import Failure
 
 from config.schema import SourceEntry
 
@@ -25,16 +34,84 @@ class BevakaSpider(scrapy.Spider):
             if self.name in self.kinds:
                 source = self.name
             else:
-                raise ValueError(f"spider {self.name!r} needs -a source=KEY (a {self.name} entry in sources.yaml)")
+                raise ValueError(
+                    f"spider {self.name!r} needs -a source=KEY (a {self.name} entry in sources.yaml)"
+                )
         if isinstance(source, str):
             from config.loader import load_config
 
             source = load_config().source(source)
         if source.kind not in self.kinds:
-            raise ValueError(f"source {source.key!r} is of kind {source.kind!r}, not one of {self.kinds}")
+            raise ValueError(
+                f"source {source.key!r} is of kind {source.kind!r}, not one of {self.kinds}"
+            )
         self.source: SourceEntry = source
         self.options: dict[str, Any] = dict(source.options)
+        self.errors: int = 0
+        self.first_error: str | None = None
+        self.fatal: bool = False
+        self.pages: int = 0
+
+    @classmethod
+    def from_crawler(cls, crawler, *args: Any, **kwargs: Any):
+        spider = super().from_crawler(crawler, *args, **kwargs)
+        crawler.signals.connect(spider._on_spider_error, signal=signals.spider_error)
+        delay = spider.options.get("download_delay")
+        if delay is not None and crawler.settings.getbool("BEVAKA_POLITE", True):
+            spider.download_delay = float(delay)
+        return spider
 
     @property
     def source_key(self) -> str:
         return self.source.key
+
+    @property
+    def now(self) -> datetime:
+        """The crawl's "now": ``BEVAKA_NOW`` when set (tests), else the clock (UTC)."""
+        settings = getattr(self, "settings", None)
+        value = settings.get("BEVAKA_NOW") if settings is not None else None
+        if value:
+            parsed = datetime.fromisoformat(value)
+            return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+        return datetime.now(UTC)
+
+    def option(self, name: str, default: Any = None) -> Any:
+        return self.options.get(name, default)
+
+    # --- errors ------------------------------------------------------------------------
+
+    def note_error(self, message: str, *, fatal: bool = False) -> None:
+        """Count an error (the first one is kept for the CrawlRun); ``fatal`` fails the run."""
+        self.errors += 1
+        if self.first_error is None:
+            self.first_error = message[:1000]
+        if fatal:
+            self.fatal = True
+        self.logger.warning("%s: %s", "fatal" if fatal else "error", message)
+
+    @staticmethod
+    def describe_failure(failure: Failure) -> str:
+        from scrapy.spidermiddlewares.httperror import HttpError
+
+        request = getattr(failure, "request", None)
+        url = request.url if request is not None else "?"
+        if failure.check(HttpError):
+            return f"HTTP {failure.value.response.status} from {url}"
+        exc = failure.value
+        text = str(exc) or exc.__class__.__name__
+        return f"{exc.__class__.__name__}: {text} ({url})"
+
+    def on_fatal_error(self, failure: Failure) -> None:
+        self.note_error(self.describe_failure(failure), fatal=True)
+
+    def on_soft_error(self, failure: Failure) -> None:
+        self.note_error(self.describe_failure(failure))
+
+    def _on_spider_error(self, failure: Failure, response, spider) -> None:
+        if spider is not self:
+            return
+        exc = failure.value
+        self.note_error(
+            f"{exc.__class__.__name__} while parsing {response.url}: {str(exc)[:300]}",
+            fatal=True,
+        )

@@ -1,0 +1,354 @@
+"""Run crawls: each source in its own child process (Scrapy's reactor cannot be restarted
+inside a long-lived process such as the scheduler), with a per-source timeout, so one
+broken or stuck source never stops the others.
+
+Public interface (used by ``bevaka crawl``, ``bevaka sources check``, the scheduler and the
+demo)::
+
+    crawl_sources(*, config, keys=None, database_url=None, now=None,
+                  settings_overrides=None, progress=None) -> list[SourceResult]
+    check_source(*, config, key, now=None, settings_overrides=None) -> list[CallData]
+    inspect_source(...) -> CheckReport          # check_source with the run's summary
+
+``config`` is a :class:`config.loader.Config`, or anything with ``.settings`` and
+``.sources`` (e.g. sources pointed at a mirror, see :mod:`crawler.mirror`).
+``settings_overrides`` are Scrapy settings applied last; ``crawler.settings.BENCH_SETTINGS``
+switches politeness off for tests and benchmarks against a local mirror.
+
+The child is ``python -m crawler.runner`` reading a JSON job on stdin and writing a JSON
+result to a file; its log goes to a file whose tail is shown when it dies.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from storage.records import CallData
+
+#: seconds a child gets beyond CLOSESPIDER_TIMEOUT to close cleanly before it is killed
+KILL_GRACE_SECONDS = 30
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass
+class SourceResult:
+    """How one source's crawl went (mirrors its CrawlRun row)."""
+
+    source: str
+    outcome: str  # ok | failed | empty | skipped
+    seen: int = 0
+    new: int = 0
+    changed: int = 0
+    unchanged: int = 0
+    invalid: int = 0
+    errors: int = 0
+    pages: int = 0
+    linked: int = 0
+    error: str | None = None
+    duration_seconds: float = 0.0
+    run_id: int | None = None
+
+    @property
+    def failed(self) -> bool:
+        return self.outcome == "failed"
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class CheckReport:
+    """What ``check_source`` saw: the calls extracted and the run's summary."""
+
+    result: SourceResult
+    calls: list[CallData] = field(default_factory=list)
+
+
+class SourceFailed(RuntimeError):
+    """``check_source`` on a source whose crawl failed; carries what was extracted."""
+
+    def __init__(self, report: CheckReport):
+        self.report = report
+        super().__init__(f"{report.result.source}: {report.result.error or 'crawl failed'}")
+
+
+ProgressCallback = Callable[[str, str, SourceResult | None], None]
+
+
+def _entries(config: Any, keys: Iterable[str] | None) -> list[Any]:
+    sources = list(config.sources.sources)
+    if keys is None:
+        return [s for s in sources if s.enabled]
+    by_key = {s.key: s for s in sources}
+    wanted = list(dict.fromkeys(keys))
+    unknown = [k for k in wanted if k not in by_key]
+    if unknown:
+        known = ", ".join(sorted(by_key))
+        raise KeyError(f"unknown source(s): {', '.join(unknown)} (known: {known})")
+    return [by_key[k] for k in wanted]
+
+
+def scrapy_settings(
+    config: Any,
+    *,
+    database_url: str | None = None,
+    run_id: int | None = None,
+    now: datetime | None = None,
+    store: bool = True,
+    settings_overrides: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The Scrapy settings for one source's crawl (JSON-serialisable)."""
+    from crawler.settings import crawl_settings
+
+    out = crawl_settings(config.settings.crawl)
+    out["HTTPCACHE_DIR"] = str(Path.cwd() / "var" / "httpcache")
+    out["BEVAKA_DATABASE_URL"] = database_url
+    out["BEVAKA_CRAWL_RUN_ID"] = run_id
+    out["BEVAKA_STORE"] = store
+    out["BEVAKA_NOW"] = now.isoformat() if now else None
+    out.update(settings_overrides or {})
+    return out
+
+
+def _tail(path: Path, lines: int = 15) -> str:
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return ""
+    return "\n".join(text.strip().splitlines()[-lines:])
+
+
+def _run_child(entry: Any, settings: dict[str, Any], timeout: float) -> tuple[dict | None, str]:
+    """Run one crawl in a child process; (result or None, error text when it died)."""
+    with tempfile.TemporaryDirectory(prefix="bevaka-crawl-") as tmp:
+        result_path = Path(tmp) / "result.json"
+        log_path = Path(tmp) / "crawl.log"
+        job = {
+            "source": entry.model_dump(mode="json"),
+            "settings": settings,
+            "result": str(result_path),
+        }
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH")) if p)
+        with log_path.open("wb") as log:
+            child = subprocess.Popen(
+                [sys.executable, "-m", "crawler.runner"],
+                stdin=subprocess.PIPE,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                cwd=os.getcwd(),
+                env=env,
+            )
+            try:
+                child.communicate(json.dumps(job).encode("utf-8"), timeout=timeout)
+            except subprocess.TimeoutExpired:
+                child.kill()
+                child.wait()
+                return None, f"timed out after {timeout:.0f} s (crawl process killed)"
+        if child.returncode == 0 and result_path.is_file():
+            return json.loads(result_path.read_text(encoding="utf-8")), ""
+        tail = _tail(log_path)
+        last = tail.splitlines()[-1] if tail else ""
+        return None, f"crawl process exited with status {child.returncode}: {last}"[:1000]
+
+
+def _timeout(settings: dict[str, Any]) -> float:
+    return float(settings.get("CLOSESPIDER_TIMEOUT") or 900) + KILL_GRACE_SECONDS
+
+
+def _finish_dead_run(engine, run_id: int, error: str, now: datetime) -> None:
+    from storage.db import session_scope
+    from storage.models import CrawlRun
+
+    with session_scope(engine) as session:
+        run = session.get(CrawlRun, run_id)
+        if run is not None and run.outcome == "running":
+            run.outcome = "failed"
+            run.errors = max(run.errors, 1)
+            run.error = error
+            run.finished_at = max(now, run.started_at)
+            session.add(run)
+
+
+def _result_from_run(engine, run_id: int, extra: dict[str, Any]) -> SourceResult:
+    from storage.db import session_scope
+    from storage.models import CrawlRun
+
+    with session_scope(engine) as session:
+        run = session.get(CrawlRun, run_id)
+        return SourceResult(
+            source=run.source,
+            outcome=run.outcome,
+            seen=run.seen,
+            new=run.new,
+            changed=run.changed,
+            unchanged=run.unchanged,
+            invalid=run.invalid,
+            errors=run.errors,
+            pages=run.pages,
+            linked=int((run.stats or {}).get("linked", 0)),
+            error=run.error,
+            duration_seconds=float(extra.get("duration_seconds", 0.0)),
+            run_id=run.id,
+        )
+
+
+def crawl_sources(
+    *,
+    config: Any,
+    keys: Iterable[str] | None = None,
+    database_url: str | None = None,
+    now: datetime | None = None,
+    settings_overrides: dict[str, Any] | None = None,
+    progress: ProgressCallback | None = None,
+) -> list[SourceResult]:
+    """Crawl sources one after the other, each in its own process, and store their calls.
+
+    ``keys``: the sources to crawl (default: every enabled one; an explicitly named disabled
+    source is ``skipped``). ``database_url`` defaults to the configured one. ``now`` fixes
+    the clock used for statuses and timestamps (tests). ``progress(source, stage, result)``
+    is called with stage ``"start"`` and ``"done"``. Every crawled source gets a CrawlRun
+    (ok / failed / empty); a source that crashes or times out is ``failed`` with its error,
+    and the others still run. Raises KeyError for an unknown key.
+    """
+    from storage.db import make_engine, session_scope
+    from storage.repo import start_crawl_run
+
+    entries = _entries(config, keys)
+    url = database_url or config.settings.database_url
+    engine = make_engine(url)
+    results: list[SourceResult] = []
+    try:
+        for entry in entries:
+            if progress:
+                progress(entry.key, "start", None)
+            if not entry.enabled or not entry.all_urls:
+                result = SourceResult(source=entry.key, outcome="skipped", error=entry.state)
+                results.append(result)
+                if progress:
+                    progress(entry.key, "done", result)
+                continue
+            started = time.monotonic()
+            with session_scope(engine) as session:
+                run_id = start_crawl_run(
+                    session=session, source=entry.key, now=now or datetime.now(UTC)
+                ).id
+            settings = scrapy_settings(
+                config,
+                database_url=url,
+                run_id=run_id,
+                now=now,
+                settings_overrides=settings_overrides,
+            )
+            data, error = _run_child(entry, settings, _timeout(settings))
+            if data is None:
+                data = {}
+            # a child that died, or ended before its pipeline wrote the run, leaves it running
+            _finish_dead_run(
+                engine,
+                run_id,
+                error or data.get("error") or "the crawl did not finish",
+                now or datetime.now(UTC),
+            )
+            data["duration_seconds"] = round(time.monotonic() - started, 3)
+            result = _result_from_run(engine, run_id, data)
+            results.append(result)
+            if progress:
+                progress(entry.key, "done", result)
+    finally:
+        engine.dispose()
+    return results
+
+
+def inspect_source(
+    *,
+    config: Any,
+    key: str,
+    now: datetime | None = None,
+    settings_overrides: dict[str, Any] | None = None,
+) -> CheckReport:
+    """Crawl one source without storing anything; the calls it extracts and the summary."""
+    (entry,) = _entries(config, [key])
+    if not entry.all_urls:
+        result = SourceResult(source=key, outcome="failed", error=entry.state)
+        return CheckReport(result=result)
+    settings = scrapy_settings(config, store=False, now=now, settings_overrides=settings_overrides)
+    started = time.monotonic()
+    data, error = _run_child(entry, settings, _timeout(settings))
+    duration = round(time.monotonic() - started, 3)
+    if data is None:
+        return CheckReport(
+            SourceResult(
+                source=key, outcome="failed", errors=1, error=error, duration_seconds=duration
+            )
+        )
+    calls = [CallData.model_validate(c) for c in data.pop("calls", [])]
+    result = SourceResult(
+        source=key,
+        outcome=data.get("outcome", "failed"),
+        seen=int(data.get("seen", 0)),
+        invalid=int(data.get("invalid", 0)),
+        errors=int(data.get("errors", 0)),
+        pages=int(data.get("pages", 0)),
+        error=data.get("error"),
+        duration_seconds=duration,
+    )
+    return CheckReport(result=result, calls=calls)
+
+
+def check_source(
+    *,
+    config: Any,
+    key: str,
+    now: datetime | None = None,
+    settings_overrides: dict[str, Any] | None = None,
+) -> list[CallData]:
+    """The calls one source yields now, without storing them. Raises :class:`SourceFailed`
+    (carrying the report) when the crawl fails, KeyError for an unknown key."""
+    report = inspect_source(config=config, key=key, now=now, settings_overrides=settings_overrides)
+    if report.result.failed:
+        raise SourceFailed(report)
+    return report.calls
+
+
+# --- the child process -------------------------------------------------------------------
+
+
+def _child_main() -> int:
+    job = json.loads(sys.stdin.read())
+    from scrapy.crawler import CrawlerProcess
+    from scrapy.settings import Settings
+
+    from config.schema import SourceEntry
+    from crawler.spiders import SPIDERS_BY_KIND
+
+    entry = SourceEntry.model_validate(job["source"])
+    settings = Settings()
+    settings.setmodule("crawler.settings", priority="project")
+    settings.update({k: v for k, v in job["settings"].items()}, priority="cmdline")
+    process = CrawlerProcess(settings)
+    crawler = process.create_crawler(SPIDERS_BY_KIND[entry.kind])
+    process.crawl(crawler, source=entry)
+    process.start()
+    spider = crawler.spider
+    summary = dict(getattr(spider, "summary", None) or {})
+    if not summary:
+        summary = {"outcome": "failed", "error": "the crawl did not finish", "errors": 1}
+    if not settings.getbool("BEVAKA_STORE", True):
+        summary["calls"] = [c.model_dump(mode="json") for c in getattr(spider, "collected", [])]
+    Path(job["result"]).write_text(json.dumps(summary, default=str), encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(_child_main())
