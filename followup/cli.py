@@ -380,7 +380,11 @@ def report_annual(
 
 
 def register(app: typer.Typer) -> None:
-    """Add this package's commands to the ``bevaka`` app."""
+    """Add this package's commands to the ``bevaka`` app, and the digest's reminder section
+    (every entry point that builds digests goes through the ``bevaka`` app)."""
+    from followup.reminders import install
+
+    install()
     app.command("decide")(decide)
     app.add_typer(decisions_app, name="decisions")
     app.add_typer(analysis_app, name="analysis")
