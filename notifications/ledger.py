@@ -1,0 +1,445 @@
+"""The weekly run: build each subscriber's digest, record it in the ledger, send or write it.
+
+Ledger (``Delivery``, one row per subscriber and ISO week, e.g. ``2026-W48``):
+
+1. A ``pending`` row is committed with its Message-ID, subject and call ids BEFORE sending.
+2. The message is sent (or written to the outbox folder).
+3. In ONE transaction the row becomes ``sent`` (or ``written``) and the Announcement rows
+   ("told this subscriber about this call for this reason") are added.
+
+Re-running the same week skips ``sent``/``written``/``failed`` rows and resends ``pending``
+ones with the same Message-ID (a crash between 2 and 3 can therefore deliver a message
+twice, with the same Message-ID so a mail client shows it once; a crash before 2 loses
+nothing). Permanent failures (5xx) become ``failed`` with the server's reply, and the
+coordinator gets one summary mail per run. Temporary failures that outlast the retries stay
+``pending`` with the error, for the next run.
+
+``run_digest(config=, engine=, now=, send=True, preview_dir=None, subscriber_email=None)``:
+
+- ``preview_dir`` set: write .eml/.html/.txt files there and record nothing;
+- ``send=False`` (no preview): a dry run that only reports what would be sent;
+- ``send=True`` with ``smtp.host``: send over SMTP; without a host: write .eml and .html
+  files to ``digest.outbox_dir`` (rows recorded as ``written``).
+"""
+
+from __future__ import annotations
+
+import logging
+import ssl
+from dataclasses import dataclass, field
+from datetime import datetime
+from email.message import EmailMessage
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, select
+
+from config.loader import Config
+from notifications.digest import Digest, Entry, Link, Match, Section, build_digest
+from notifications.formatting import header_safe, week_key, week_label
+from notifications.render import build_message, digest_message, new_message_id, render_digest
+from notifications.sender import SendResult, send_messages, write_outbox
+from notifications.subscribers import SubscriberView, list_subscribers, view
+from storage.db import session_scope
+from storage.models import Announcement, Delivery
+
+log = logging.getLogger(__name__)
+
+DONE = ("sent", "written", "failed")
+
+
+@dataclass
+class DigestReport:
+    """What one run did, per subscriber address."""
+
+    week: str
+    mode: str  # smtp | outbox | preview | dry-run
+    sent: list[str] = field(default_factory=list)
+    written: list[str] = field(default_factory=list)
+    previewed: list[str] = field(default_factory=list)
+    would_send: list[str] = field(default_factory=list)
+    already: list[str] = field(default_factory=list)  # settled earlier this week
+    empty: list[str] = field(default_factory=list)  # nothing to say
+    failed: dict[str, str] = field(default_factory=dict)  # permanent (5xx)
+    pending: dict[str, str] = field(default_factory=dict)  # temporary, retried next run
+    files: list[Path] = field(default_factory=list)
+    coordinator_notified: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed and not self.pending
+
+    def summary(self) -> str:
+        parts = [f"week {self.week} ({self.mode}):"]
+        for label, value in (
+            ("sent", self.sent),
+            ("written", self.written),
+            ("previewed", self.previewed),
+            ("would send", self.would_send),
+            ("already done", self.already),
+            ("nothing to send", self.empty),
+            ("failed", self.failed),
+            ("still pending", self.pending),
+        ):
+            if value:
+                parts.append(f"{label} {len(value)}")
+        if len(parts) == 1:
+            parts.append("no subscribers")
+        text = " ".join([parts[0], ", ".join(parts[1:])])
+        if self.coordinator_notified:
+            text += "; the coordinator was told about the failures"
+        return text
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "week": self.week,
+            "mode": self.mode,
+            "sent": self.sent,
+            "written": self.written,
+            "previewed": self.previewed,
+            "would_send": self.would_send,
+            "already": self.already,
+            "empty": self.empty,
+            "failed": self.failed,
+            "pending": self.pending,
+            "files": [str(p) for p in self.files],
+            "coordinator_notified": self.coordinator_notified,
+        }
+
+
+@dataclass
+class _Job:
+    delivery_id: int
+    digest: Digest
+    message: EmailMessage
+
+
+def _file_stem(week: str, email: str) -> str:
+    return f"{week}_{email.replace('@', '_at_')}"
+
+
+def _get_delivery(session: Session, subscriber_id: int, week: str) -> Delivery | None:
+    return session.exec(
+        select(Delivery).where(Delivery.subscriber_id == subscriber_id, Delivery.week == week)
+    ).first()
+
+
+def record_announcements(
+    *,
+    session: Session,
+    subscriber_id: int,
+    items: list[tuple[int, str]],
+    delivery_id: int | None,
+    now: datetime,
+) -> int:
+    """Add the Announcement rows not already there; returns how many were added."""
+    added = 0
+    for call_id, reason in items:
+        exists = session.exec(
+            select(Announcement.id).where(
+                Announcement.subscriber_id == subscriber_id,
+                Announcement.call_id == call_id,
+                Announcement.reason == reason[:64],
+            )
+        ).first()
+        if exists is None:
+            session.add(
+                Announcement(
+                    subscriber_id=subscriber_id,
+                    call_id=call_id,
+                    reason=reason[:64],
+                    delivery_id=delivery_id,
+                    created_at=now,
+                )
+            )
+            added += 1
+    session.flush()
+    return added
+
+
+def _settle(
+    engine: Engine,
+    job: _Job,
+    *,
+    status: str,
+    now: datetime,
+    attempts: int = 1,
+    error: str | None = None,
+) -> None:
+    """Mark one delivery done (and its announcements) in one transaction."""
+    with session_scope(engine) as session:
+        delivery = session.get(Delivery, job.delivery_id)
+        delivery.attempts = (delivery.attempts or 0) + attempts
+        delivery.status = status
+        delivery.error = error
+        if status in ("sent", "written"):
+            delivery.sent_at = now
+            record_announcements(
+                session=session,
+                subscriber_id=job.digest.subscriber.id,
+                items=job.digest.announcements,
+                delivery_id=delivery.id,
+                now=now,
+            )
+        session.add(delivery)
+
+
+def _mode(config: Config, send: bool, preview_dir: str | Path | None) -> str:
+    if preview_dir is not None:
+        return "preview"
+    if not send:
+        return "dry-run"
+    return "smtp" if config.settings.smtp.host else "outbox"
+
+
+def run_digest(
+    *,
+    config: Config,
+    engine: Engine,
+    now: datetime,
+    send: bool = True,
+    preview_dir: str | Path | None = None,
+    subscriber_email: str | None = None,
+    tls_context: ssl.SSLContext | None = None,
+) -> DigestReport:
+    """This week's digests for every active subscriber (or just ``subscriber_email``).
+    See the module docstring for the modes and the ledger. Never raises for a delivery
+    problem: the report says what happened."""
+    settings = config.settings
+    week = week_key(now, settings.tz)
+    mode = _mode(config, send, preview_dir)
+    report = DigestReport(week=week, mode=mode)
+    recording = mode in ("smtp", "outbox")
+
+    with session_scope(engine) as session:
+        subscribers = [
+            view(session=session, subscriber=s)
+            for s in list_subscribers(session=session, active_only=True)
+        ]
+    if subscriber_email is not None:
+        wanted = subscriber_email.strip().lower()
+        subscribers = [s for s in subscribers if s.email.lower() == wanted]
+
+    jobs: list[_Job] = []
+    for sub in subscribers:
+        with session_scope(engine) as session:
+            delivery = _get_delivery(session, sub.id, week) if recording else None
+            if delivery is not None and delivery.status in DONE:
+                report.already.append(sub.email)
+                continue
+            digest = build_digest(session=session, config=config, subscriber=sub, now=now)
+            if digest is None:
+                report.empty.append(sub.email)
+                continue
+            if not recording:
+                rendered = render_digest(digest, timezone=settings.timezone)
+                if mode == "preview":
+                    message = digest_message(
+                        digest,
+                        settings=settings,
+                        message_id=new_message_id(settings, week=week, subscriber_id=sub.id),
+                        rendered=rendered,
+                    )
+                    stem = _file_stem(week, sub.email)
+                    eml = write_outbox(preview_dir, message, stem=stem)
+                    txt = eml.with_suffix(".txt")
+                    txt.write_text(rendered.text, encoding="utf-8")
+                    report.files.extend([eml, eml.with_suffix(".html"), txt])
+                    report.previewed.append(sub.email)
+                else:
+                    report.would_send.append(sub.email)
+                continue
+            if delivery is None:
+                delivery = Delivery(
+                    subscriber_id=sub.id,
+                    kind="digest",
+                    week=week,
+                    status="pending",
+                    message_id=new_message_id(settings, week=week, subscriber_id=sub.id),
+                    created_at=now,
+                )
+            delivery.subject = header_safe(digest.subject, 180)
+            delivery.call_ids = digest.call_ids
+            session.add(delivery)
+            session.flush()
+            message = digest_message(digest, settings=settings, message_id=delivery.message_id)
+            jobs.append(_Job(delivery.id, digest, message))
+        # the pending row (with its Message-ID) is committed here, before any sending
+
+    if mode == "outbox":
+        outbox = Path(settings.digest.outbox_dir)
+        for job in jobs:
+            eml = write_outbox(
+                outbox, job.message, stem=_file_stem(week, job.digest.subscriber.email)
+            )
+            report.files.extend([eml, eml.with_suffix(".html")])
+            _settle(engine, job, status="written", now=now)
+            report.written.append(job.digest.subscriber.email)
+    elif mode == "smtp" and jobs:
+
+        def on_result(index: int, result: SendResult) -> None:
+            job = jobs[index]
+            email = job.digest.subscriber.email
+            if result.ok:
+                _settle(engine, job, status="sent", now=now, attempts=result.attempts)
+                report.sent.append(email)
+            elif result.permanent:
+                _settle(
+                    engine,
+                    job,
+                    status="failed",
+                    now=now,
+                    attempts=result.attempts,
+                    error=result.error,
+                )
+                report.failed[email] = result.error or "permanent failure"
+            else:
+                _settle(
+                    engine,
+                    job,
+                    status="pending",
+                    now=now,
+                    attempts=result.attempts,
+                    error=result.error,
+                )
+                report.pending[email] = result.error or "temporary failure"
+
+        send_messages(
+            settings.smtp, [j.message for j in jobs], tls_context=tls_context, on_result=on_result
+        )
+        if report.failed:
+            report.coordinator_notified = _tell_coordinator(
+                config, report, now=now, tls_context=tls_context
+            )
+    return report
+
+
+def _tell_coordinator(
+    config: Config, report: DigestReport, *, now: datetime, tls_context: ssl.SSLContext | None
+) -> bool:
+    """One plain-text mail to digest.coordinator_email listing the refused addresses."""
+    settings = config.settings
+    coordinator = settings.digest.coordinator_email
+    if not coordinator:
+        return False
+    lines = [
+        f"Bevaka kunde inte leverera veckobrevet för {report.week} till {len(report.failed)} mottagare.",
+        "Servern svarade med ett permanent fel (5xx); brevet skickas inte igen automatiskt.",
+        "",
+    ]
+    lines += [
+        f"- {header_safe(email, 320)}: {header_safe(error, 300)}"
+        for email, error in report.failed.items()
+    ]
+    lines += ["", "Kontrollera adresserna med `bevaka subscribers list`."]
+    message = build_message(
+        settings=settings,
+        to_name=None,
+        to_email=coordinator,
+        subject=f"Bevaka {report.week}: {len(report.failed)} veckobrev kunde inte levereras",
+        text="\n".join(lines) + "\n",
+        html=None,
+        message_id=new_message_id(settings, week=report.week, subscriber_id=None),
+        date=now,
+    )
+    results = send_messages(settings.smtp, [message], tls_context=tls_context)
+    return bool(results and results[0].ok)
+
+
+# --- the test mail ------------------------------------------------------------------
+
+
+def sample_digest(config: Config, *, email: str, now: datetime) -> Digest:
+    """A digest with made-up entries, for ``bevaka digest --test`` (nothing from the database)."""
+    from datetime import timedelta
+
+    from notifications.digest import make_subject
+    from notifications.formatting import days_left, format_date, format_deadline, format_money
+
+    tz = config.settings.tz
+    year, week = week_label(now, tz)
+    deadline = (
+        (now + timedelta(days=20))
+        .astimezone(tz)
+        .replace(hour=17, minute=0, second=0, microsecond=0)
+    )
+    opens = (
+        (now + timedelta(days=40)).astimezone(tz).replace(hour=0, minute=0, second=0, microsecond=0)
+    )
+    sub = SubscriberView(
+        id=0,
+        email=email,
+        name="Testmottagare",
+        department=None,
+        topics=(),
+        role="representative",
+        active=True,
+        token_version=1,
+    )
+    example = Entry(
+        call_id=None,
+        title="Exempelutlysning: Klimatsmarta skolmåltider (testbrev)",
+        url="https://ec.europa.eu/info/funding-tenders/opportunities/portal/",
+        programme="LIFE",
+        status="open",
+        deadline=deadline,
+        deadline_text=format_deadline(deadline, tz),
+        days_left=days_left(deadline, now, tz),
+        opens_at=None,
+        opens_text="",
+        budget_text=format_money(4_000_000, "EUR"),
+        matches=(Match("exempel", "Klimat och miljö", "topic", ("klimat",)),),
+    )
+    coming = Entry(
+        call_id=None,
+        title="Exempel: kommande utlysning (testbrev)",
+        url="https://www.vinnova.se/",
+        programme="Vinnova",
+        status="forthcoming",
+        deadline=None,
+        deadline_text="",
+        days_left=None,
+        opens_at=opens,
+        opens_text=format_date(opens, tz),
+        budget_text="",
+        mentions=(Link("Exempel på en nyhet", "https://www.vinnova.se/"),),
+    )
+    return Digest(
+        subscriber=sub,
+        audience="testmottagaren",
+        now=now,
+        year=year,
+        week=week,
+        week_key=week_key(now, tz),
+        sections=[
+            Section("new", "Nya utlysningar", [example]),
+            Section("upcoming", "Kommande", [coming]),
+        ],
+        subject="[Test] " + make_subject(config, week=week, count=1, audience="testmottagaren"),
+        new_count=1,
+        unsubscribe_url=None,
+        unsubscribe_mailto=f"mailto:{config.settings.digest.coordinator_email}",
+        prefs_url=None,
+        public_url=config.settings.public_url,
+        coordinator_email=config.settings.digest.coordinator_email,
+    )
+
+
+def send_test_digest(
+    *, config: Config, email: str, now: datetime, tls_context: ssl.SSLContext | None = None
+) -> SendResult | Path:
+    """Send the sample digest to ``email`` (or write it to the outbox without an SMTP host).
+    Records nothing."""
+    settings = config.settings
+    digest = sample_digest(config, email=email, now=now)
+    message = digest_message(
+        digest,
+        settings=settings,
+        message_id=new_message_id(settings, week=digest.week_key, subscriber_id=None),
+    )
+    if not settings.smtp.host:
+        return write_outbox(
+            settings.digest.outbox_dir, message, stem=f"test_{_file_stem(digest.week_key, email)}"
+        )
+    return send_messages(settings.smtp, [message], tls_context=tls_context)[0]

@@ -1,0 +1,298 @@
+"""Sending mail with aiosmtplib, and the outbox folder used when no SMTP host is set.
+
+``send_messages(smtp_settings, messages)`` sends over a few connections (``concurrency``),
+several messages per connection (``messages_per_connection``), retrying temporary failures
+(4xx replies, dropped or refused connections, timeouts) with exponential backoff up to
+``max_attempts``; a 5xx reply is a permanent failure for that message (or for the refused
+recipients). It returns one :class:`SendResult` per message, in order, and never raises for
+a delivery problem.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import re
+import ssl
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from email.message import EmailMessage
+from email.policy import SMTP as SMTP_POLICY
+from pathlib import Path
+
+import aiosmtplib
+
+from config.schema import SmtpSettings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class SendResult:
+    message_id: str
+    recipients: list[str]
+    ok: bool = False
+    permanent: bool = False  # a 5xx: do not retry
+    code: int | None = None
+    error: str | None = None
+    attempts: int = 0
+    refused: dict[str, str] = field(default_factory=dict)  # recipient → "550 reason"
+
+    @property
+    def status(self) -> str:
+        return "sent" if self.ok else ("failed" if self.permanent else "temporary")
+
+
+def _recipients(message: EmailMessage) -> list[str]:
+    from email.utils import getaddresses
+
+    values = [str(v) for k in ("To", "Cc", "Bcc") for v in message.get_all(k, [])]
+    return [addr for _, addr in getaddresses(values) if addr]
+
+
+def _tls_kwargs(settings: SmtpSettings, tls_context: ssl.SSLContext | None) -> dict:
+    kwargs: dict = {}
+    if settings.security == "tls":
+        kwargs["use_tls"] = True
+        kwargs["start_tls"] = False
+    elif settings.security == "starttls":
+        kwargs["use_tls"] = False
+        kwargs["start_tls"] = True
+    else:
+        kwargs["use_tls"] = False
+        kwargs["start_tls"] = False
+    if tls_context is not None and settings.security != "none":
+        kwargs["tls_context"] = tls_context
+    return kwargs
+
+
+def _is_temporary(exc: BaseException) -> bool:
+    return isinstance(
+        exc,
+        (
+            aiosmtplib.SMTPServerDisconnected,
+            aiosmtplib.SMTPConnectError,
+            aiosmtplib.SMTPTimeoutError,
+            ConnectionError,
+            TimeoutError,
+            OSError,
+        ),
+    )
+
+
+async def send_messages_async(
+    smtp_settings: SmtpSettings,
+    messages: Sequence[EmailMessage],
+    *,
+    tls_context: ssl.SSLContext | None = None,
+    on_result: Callable[[int, SendResult], None] | None = None,
+) -> list[SendResult]:
+    """The async form of :func:`send_messages`. ``on_result(index, result)`` is called as
+    soon as each message is settled (sent, failed permanently, or out of attempts)."""
+    if not smtp_settings.host:
+        raise ValueError("no SMTP host configured (use write_outbox instead)")
+    results = [
+        SendResult(message_id=str(m.get("Message-ID", "")), recipients=_recipients(m))
+        for m in messages
+    ]
+    queue: asyncio.Queue[int] = asyncio.Queue()
+    for index in range(len(messages)):
+        queue.put_nowait(index)
+    delay_tasks: set[asyncio.Task] = set()
+
+    def settle(index: int) -> None:
+        if on_result is not None:
+            try:
+                on_result(index, results[index])
+            except Exception:  # noqa: BLE001 - a ledger problem must not stop other sends
+                log.exception("on_result failed for message %s", results[index].message_id)
+
+    async def requeue_later(index: int, delay: float) -> None:
+        if delay > 0:
+            await asyncio.sleep(delay)
+        queue.put_nowait(index)
+        queue.task_done()  # the original get() of this index
+
+    def temporary(index: int, code: int | None, error: str) -> bool:
+        """Record a temporary failure; True when it was requeued (task_done deferred)."""
+        result = results[index]
+        result.code, result.error = code, error
+        if result.attempts >= smtp_settings.max_attempts:
+            settle(index)
+            return False
+        delay = smtp_settings.retry_backoff_seconds * (2 ** (result.attempts - 1))
+        task = asyncio.create_task(requeue_later(index, delay))
+        delay_tasks.add(task)
+        task.add_done_callback(delay_tasks.discard)
+        return True
+
+    async def worker() -> None:
+        client: aiosmtplib.SMTP | None = None
+        sent_on_connection = 0
+        try:
+            while True:
+                index = await queue.get()
+                deferred = False
+                result = results[index]
+                result.attempts += 1
+                try:
+                    if client is None or not client.is_connected:
+                        client = aiosmtplib.SMTP(
+                            hostname=smtp_settings.host,
+                            port=smtp_settings.port,
+                            timeout=smtp_settings.timeout_seconds,
+                            **_tls_kwargs(smtp_settings, tls_context),
+                        )
+                        await client.connect()
+                        if smtp_settings.username:
+                            await client.login(smtp_settings.username, smtp_settings.password or "")
+                        sent_on_connection = 0
+                    refused, _reply = await client.send_message(messages[index])
+                    sent_on_connection += 1
+                    result.ok = True
+                    result.code, result.error = None, None
+                    result.refused = {k: f"{v.code} {v.message}" for k, v in refused.items()}
+                    settle(index)
+                    if sent_on_connection >= smtp_settings.messages_per_connection:
+                        await _quit(client)
+                        client = None
+                except aiosmtplib.SMTPRecipientsRefused as exc:
+                    codes = [r.code for r in exc.recipients]
+                    text = "; ".join(f"{r.recipient}: {r.code} {r.message}" for r in exc.recipients)
+                    result.refused = {r.recipient: f"{r.code} {r.message}" for r in exc.recipients}
+                    if codes and all(c >= 500 for c in codes):
+                        result.permanent, result.code, result.error = True, max(codes), text
+                        settle(index)
+                    else:
+                        deferred = temporary(index, min(codes) if codes else None, text)
+                    client = await _reset_or_drop(client)
+                except aiosmtplib.SMTPAuthenticationError as exc:
+                    result.permanent, result.code = True, exc.code
+                    result.error = f"authentication failed: {exc.code} {exc.message}"
+                    settle(index)
+                    client = await _drop(client)
+                except aiosmtplib.SMTPResponseException as exc:
+                    error = f"{exc.code} {exc.message}"
+                    if 500 <= exc.code < 600:
+                        result.permanent, result.code, result.error = True, exc.code, error
+                        settle(index)
+                        client = await _reset_or_drop(client)
+                    else:
+                        deferred = temporary(index, exc.code, error)
+                        client = await _reset_or_drop(client)
+                except Exception as exc:  # noqa: BLE001 - classify, never raise out of a worker
+                    error = f"{exc.__class__.__name__}: {exc}"
+                    client = await _drop(client)
+                    if _is_temporary(exc) or isinstance(exc, aiosmtplib.SMTPException):
+                        deferred = temporary(index, None, error)
+                    else:
+                        result.permanent, result.error = True, error
+                        settle(index)
+                finally:
+                    if not deferred:
+                        queue.task_done()
+        finally:
+            if client is not None:
+                await _quit(client)
+
+    workers = [
+        asyncio.create_task(worker())
+        for _ in range(max(1, min(smtp_settings.concurrency, len(messages))))
+    ]
+    try:
+        await queue.join()
+    finally:
+        for task in workers:
+            task.cancel()
+        await asyncio.gather(*workers, return_exceptions=True)
+        for task in list(delay_tasks):
+            task.cancel()
+    return results
+
+
+async def _quit(client: aiosmtplib.SMTP) -> None:
+    try:
+        if client.is_connected:
+            await client.quit()
+    except Exception:  # noqa: BLE001 - the connection is being thrown away anyway
+        client.close()
+
+
+async def _drop(client: aiosmtplib.SMTP | None) -> None:
+    if client is not None:
+        with contextlib.suppress(Exception):
+            client.close()
+    return None
+
+
+async def _reset_or_drop(client: aiosmtplib.SMTP | None) -> aiosmtplib.SMTP | None:
+    """After a refused transaction: RSET and keep the connection, or drop it."""
+    if client is None or not client.is_connected:
+        return None
+    try:
+        await client.rset()
+        return client
+    except Exception:  # noqa: BLE001
+        return await _drop(client)
+
+
+def send_messages(
+    smtp_settings: SmtpSettings,
+    messages: Sequence[EmailMessage],
+    *,
+    tls_context: ssl.SSLContext | None = None,
+    on_result: Callable[[int, SendResult], None] | None = None,
+) -> list[SendResult]:
+    """Send ``messages`` (each EmailMessage carries its own From/To/Message-ID); one
+    SendResult per message, in order. Works whether or not an event loop is running in
+    this thread (it then runs in a helper thread)."""
+    if not messages:
+        return []
+    coro_factory = lambda: send_messages_async(  # noqa: E731
+        smtp_settings, messages, tls_context=tls_context, on_result=on_result
+    )
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(coro_factory())
+    box: dict[str, object] = {}
+
+    def run() -> None:
+        try:
+            box["value"] = asyncio.run(coro_factory())
+        except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread
+            box["error"] = exc
+
+    thread = threading.Thread(target=run, name="bevaka-smtp")
+    thread.start()
+    thread.join()
+    if "error" in box:
+        raise box["error"]  # type: ignore[misc]
+    return box["value"]  # type: ignore[return-value]
+
+
+_UNSAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+def outbox_name(message: EmailMessage) -> str:
+    """A safe file stem: ``2026-W48_anna.berg_at_lidkoping.se_5f2c…``."""
+    message_id = str(message.get("Message-ID", "")).strip("<>")
+    to = ",".join(_recipients(message)).replace("@", "_at_")
+    stem = f"{to}_{message_id.split('@')[0]}"
+    return _UNSAFE_NAME.sub("_", stem)[:150].strip("._") or "message"
+
+
+def write_outbox(directory: str | Path, message: EmailMessage, *, stem: str | None = None) -> Path:
+    """Write ``<stem>.eml`` (the whole message) and, when it has an HTML part, ``<stem>.html``
+    into ``directory`` (created if needed). Returns the .eml path."""
+    folder = Path(directory)
+    folder.mkdir(parents=True, exist_ok=True)
+    name = _UNSAFE_NAME.sub("_", stem)[:150] if stem else outbox_name(message)
+    eml = folder / f"{name}.eml"
+    eml.write_bytes(message.as_bytes(policy=SMTP_POLICY))
+    html_part = message.get_body(preferencelist=("html",))
+    if html_part is not None:
+        (folder / f"{name}.html").write_text(html_part.get_content(), encoding="utf-8")
+    return eml
