@@ -59,6 +59,11 @@ class SourceResult:
     run_id: int | None = None
 
     @property
+    def key(self) -> str:
+        """The source key (same as ``source``)."""
+        return self.source
+
+    @property
     def failed(self) -> bool:
         return self.outcome == "failed"
 
