@@ -248,6 +248,7 @@ def find_dates(
     tz: tzinfo | str | None = STOCKHOLM,
     year: int | None = None,
     now: datetime | None = None,
+    default: str | None = None,
 ) -> dict:
     """Find the dates in a text and what they mean, from the cue word before each.
 
@@ -259,6 +260,8 @@ def find_dates(
     (start of day), "Ansökningsperiod: 1 mars – 15 april 2027" both. A date without a year
     borrows the year of the next date that has one ("öppnar den 15 januari och stänger den
     15 mars 2021"), else ``year``, else a year near ``now``; otherwise it is skipped.
+    A date without a cue word gets the role ``default`` ("deadline", "opens" or
+    "published") when given, else it is only listed under "dates".
     """
     result: dict = {"opens_at": None, "deadlines": [], "published": None, "dates": []}
     if not text or not isinstance(text, str):
@@ -295,14 +298,14 @@ def find_dates(
         role = None
         for m in _CUE_RE.finditer(before):
             role = m.lastgroup
-        roles.append(role)
+        roles.append(role or default)
         prev_end = tok.end
     # Ranges: "1 mars – 15 april 2027" under a period/opens cue (or none) is opens + deadline.
     for i in range(len(tokens) - 1):
         gap = text[tokens[i].end : tokens[i + 1].start]
-        if _RANGE_GAP.match(gap) and roles[i] in (None, "period", "opens"):
+        if _RANGE_GAP.match(gap) and roles[i] in (None, default, "period", "opens"):
             roles[i] = "opens"
-            if roles[i + 1] in (None, "period"):
+            if roles[i + 1] in (None, default, "period"):
                 roles[i + 1] = "deadline"
     deadlines: set[datetime] = set()
     for tok, y, role in zip(tokens, years, roles, strict=True):

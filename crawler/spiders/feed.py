@@ -1,0 +1,174 @@
+"""``kind: feed``: an RSS or Atom feed, read with feedparser, driven entirely by config.
+
+One CallItem per entry: external id from the guid/id (a Sitevision id or the URL's path when
+the guid is a URL), else the link; title; link (http(s) only); summary (HTML made plain
+text); the published date; dates named in the text ("Sista ansökningsdag 15 mars 2027");
+``kind`` from the source's ``call_kind`` (``news`` for SKR). Options
+(:class:`crawler.options.FeedOptions`)::
+
+    options:
+      include: [utlysning, EU-medel, fonder, EU-program]   # keep only entries naming one
+      exclude: [pressmeddelande]
+      follow_links: true          # fetch each entry's page ...
+      detail:                     # ... and read these selectors there
+        deadline: ".fakta"
+        budget: "xpath://h2[contains(., 'Hur mycket')]/following-sibling::p[1]"
+      programme: ESF-SE
+      language: sv
+
+A response that is not a feed (HTML, garbage, truncated XML without entries) is a fatal
+error: the source's CrawlRun is ``failed`` with the parser's message.
+"""
+
+from __future__ import annotations
+
+import io
+from datetime import UTC, datetime
+from typing import Any
+
+import feedparser
+import scrapy
+from parsel import Selector
+from scrapy.http import Response, TextResponse
+
+from crawler import textparse
+from crawler.extract import detail_fields, keep, links_in, stable_id
+from crawler.items import CallItem
+from crawler.options import FeedOptions, validate_options
+from crawler.spiders.base import BevakaSpider
+from crawler.spiders.listing import apply_detail
+
+TZ = textparse.STOCKHOLM
+
+
+def _struct_to_utc(value: Any) -> datetime | None:
+    try:
+        return datetime(*value[:6], tzinfo=UTC)
+    except (TypeError, ValueError):
+        return None
+
+
+class FeedSpider(BevakaSpider):
+    name = "feed"
+    kinds = ("feed",)
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.opts: FeedOptions = validate_options("feed", self.options)  # type: ignore[assignment]
+        self.seen_ids: set[str] = set()
+        self.yielded = 0
+        self.filtered = 0
+
+    def start_requests(self):
+        for url in self.source.all_urls:
+            yield scrapy.Request(url, callback=self.parse, errback=self.on_fatal_error)
+
+    def parse(self, response: Response, **_: Any):
+        self.pages += 1
+        # Bytes in a stream: feedparser would treat a str/bytes that looks like a path or URL
+        # as something to open or fetch.
+        parsed = feedparser.parse(
+            io.BytesIO(response.body),
+            response_headers={
+                "content-type": response.headers.get("Content-Type", b"").decode("latin-1")
+            },
+            resolve_relative_uris=False,
+            sanitize_html=True,
+        )
+        entries = list(parsed.get("entries") or [])
+        if not entries and (parsed.get("bozo") or not parsed.get("version")):
+            reason = parsed.get("bozo_exception") or "no RSS or Atom feed found"
+            self.logger.error("not a feed: %s (%s)", response.url, reason)
+            self.note_error(f"not a valid RSS/Atom feed at {response.url}: {reason}", fatal=True)
+            return
+        if parsed.get("bozo"):
+            self.logger.warning(
+                "feed %s is not well-formed (%s); read what could be read",
+                response.url,
+                parsed.get("bozo_exception"),
+            )
+        for entry in entries:
+            if self.yielded >= self.opts.max_items:
+                break
+            item = self.item_from(entry, response.url)
+            if item is None:
+                continue
+            if self.opts.follow_links and self.opts.detail is not None:
+                yield scrapy.Request(
+                    item.url,
+                    callback=self.parse_detail,
+                    errback=self.detail_failed,
+                    cb_kwargs={"item": item},
+                )
+            else:
+                yield item
+
+    def item_from(self, entry: Any, feed_url: str) -> CallItem | None:
+        opts = self.opts
+        link = textparse.safe_http_url(entry.get("link"), feed_url)
+        title = textparse.clean_text(
+            textparse.html_to_text(entry.get("title") or ""), multiline=False
+        )
+        if not title or not link:
+            self.logger.warning("feed entry without a title or http(s) link skipped (%s)", feed_url)
+            return None
+        summary_html = entry.get("summary") or ""
+        if not summary_html and entry.get("content"):
+            summary_html = entry["content"][0].get("value") or ""
+        summary = textparse.html_to_text(summary_html) or None
+        if not keep(f"{title}\n{summary or ''}", opts.include, opts.exclude):
+            self.filtered += 1
+            return None
+        guid = textparse.clean_text(str(entry.get("id") or ""), multiline=False)
+        if guid and textparse.safe_http_url(guid):
+            external_id = stable_id(guid)
+        else:
+            external_id = guid or stable_id(link)
+        if external_id in self.seen_ids:
+            return None
+        self.seen_ids.add(external_id)
+        found = textparse.find_dates(f"{title}\n{summary or ''}", tz=TZ, now=self.now)
+        published = _struct_to_utc(entry.get("published_parsed") or entry.get("updated_parsed"))
+        extra: dict[str, Any] = {}
+        if published is not None:
+            extra["published"] = published.isoformat()
+        if summary_html and "<" in summary_html:
+            links = links_in(Selector(text=summary_html[: textparse.MAX_INPUT_CHARS]), link)
+            if links:
+                extra["links"] = links
+        keywords = [
+            textparse.clean_text(t.get("term") or "", multiline=False)
+            for t in (entry.get("tags") or [])[:50]
+        ]
+        self.yielded += 1
+        return CallItem(
+            source=self.source_key,
+            external_id=external_id,
+            url=link,
+            title=title,
+            summary=summary,
+            keywords=[k for k in keywords if k],
+            programme=opts.programme,
+            kind=self.source.call_kind,
+            opens_at=found["opens_at"],
+            deadlines=list(found["deadlines"]),
+            language=opts.language or (entry.get("language") or None),
+            extra=extra,
+        )
+
+    def parse_detail(self, response: Response, item: CallItem):
+        self.pages += 1
+        if isinstance(response, TextResponse) and self.opts.detail is not None:
+            fields = detail_fields(response, self.opts.detail, tz=TZ, now=self.now)
+            apply_detail(item, fields)
+            if fields.get("links"):
+                merged = [*item.extra.get("links", []), *fields["links"]]
+                item.extra["links"] = list(dict.fromkeys(merged))[:200]
+        yield item
+
+    def detail_failed(self, failure):
+        """A detail page that fails loses only detail: the feed's item is still stored."""
+        self.on_soft_error(failure)
+        item = failure.request.cb_kwargs.get("item")
+        if item is not None:
+            yield item

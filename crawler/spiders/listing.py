@@ -1,0 +1,230 @@
+"""``kind: listing``: an HTML page listing calls (or news), driven entirely by config.
+
+Options (validated by :class:`crawler.options.ListingOptions`)::
+
+    options:
+      item: "article.utlysning"           # one match per call (required)
+      title: "h2"                         # inside the item (default: heading/link text)
+      link: "a::attr(href)"               # inside the item (default: its own/first href)
+      date: ".datum"                      # text with a date, cue words decide its role
+      summary: "p.ingress"
+      next_page: "a.next::attr(href)"     # followed up to max_pages
+      link_pattern: "utlysning|ansok|call"  # keep only links matching this regex
+      empty_text: "Inga aktuella utlysningar"  # an honestly empty page, not a layout change
+      detail:                             # each item's page (optional)
+        deadline: ".fakta"                # also: title, summary, description, opens, budget, regions
+      programme: ESF-SE
+      language: sv
+
+A layout change shows: when the ``item`` selector matches nothing on the first page (and
+``empty_text`` does not match), the spider logs an error, adds 1 to the crawler stat
+``bevaka/selector_misses`` and records a fatal error, so the source's CrawlRun is ``failed``
+with the message "item selector ... matched nothing".
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import scrapy
+from scrapy.http import Response, TextResponse
+
+from crawler import textparse
+from crawler.extract import (
+    detail_fields,
+    extract_first,
+    extract_text,
+    keep,
+    links_in,
+    select,
+    stable_id,
+    title_id,
+)
+from crawler.items import CallItem
+from crawler.options import ListingOptions, validate_options
+from crawler.spiders.base import BevakaSpider
+
+SELECTOR_MISSES = "bevaka/selector_misses"
+FIELD_MISSES = "bevaka/field_misses/{field}"
+TZ = textparse.STOCKHOLM
+
+
+class ListingSpider(BevakaSpider):
+    name = "listing"
+    kinds = ("listing",)
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.opts: ListingOptions = validate_options("listing", self.options)  # type: ignore[assignment]
+        self.seen_ids: set[str] = set()
+        self.yielded = 0
+        self.filtered = 0
+        self._link_re = re.compile(self.opts.link_pattern, re.I) if self.opts.link_pattern else None
+
+    def start_requests(self):
+        for url in self.source.all_urls:
+            yield scrapy.Request(
+                url, callback=self.parse, errback=self.on_fatal_error, cb_kwargs={"page": 1}
+            )
+
+    # --- stats -------------------------------------------------------------------------
+
+    def _stat(self, key: str) -> None:
+        crawler = getattr(self, "crawler", None)
+        if crawler is not None and crawler.stats is not None:
+            crawler.stats.inc_value(key)
+
+    def selector_miss(self, response: Response, page: int) -> None:
+        message = (
+            f"item selector {self.opts.item!r} matched nothing on {response.url} "
+            "(has the page layout changed? mend the selector and run "
+            f"`bevaka sources check {self.source_key}`)"
+        )
+        self._stat(SELECTOR_MISSES)
+        self.logger.error(message)
+        self.note_error(message, fatal=page == 1)
+
+    # --- parsing -----------------------------------------------------------------------
+
+    def parse(self, response: Response, page: int = 1, **_: Any):
+        self.pages += 1
+        if not isinstance(response, TextResponse):
+            self.note_error(f"not an HTML page: {response.url}", fatal=page == 1)
+            return
+        nodes = select(response, self.opts.item)
+        if not nodes:
+            page_text = textparse.html_to_text(response.text)
+            if self.opts.empty_text and re.search(self.opts.empty_text, page_text, re.I):
+                self.logger.info("listing %s is empty (empty_text matched)", response.url)
+            else:
+                self.selector_miss(response, page)
+            return
+        for node in nodes:
+            if self.yielded >= self.opts.max_items:
+                break
+            item = self.item_from(node, response)
+            if item is None:
+                continue
+            if self.opts.detail is not None and item.url != response.url:
+                yield scrapy.Request(
+                    item.url,
+                    callback=self.parse_detail,
+                    errback=self.detail_failed,
+                    cb_kwargs={"item": item},
+                )
+            else:
+                yield item
+        if (
+            self.opts.next_page
+            and page < self.opts.max_pages
+            and self.yielded < self.opts.max_items
+        ):
+            href = extract_first(response, self.opts.next_page)
+            url = textparse.safe_http_url(href, response.url) if href else None
+            if url and url != response.url:
+                yield scrapy.Request(
+                    url,
+                    callback=self.parse,
+                    errback=self.on_soft_error,
+                    cb_kwargs={"page": page + 1},
+                )
+
+    def _default_link(self, node: Any) -> str | None:
+        return node.xpath("@href").get() or node.xpath(".//a/@href").get()
+
+    def _default_title(self, node: Any) -> str | None:
+        for query in (".//h1|.//h2|.//h3|.//h4", ".//a", "."):
+            found = node.xpath(query)
+            if found:
+                text = textparse.html_to_text(found[0].get())
+                if text:
+                    return text.split("\n", 1)[0]
+        return None
+
+    def item_from(self, node: Any, response: Response) -> CallItem | None:
+        opts = self.opts
+        href = extract_first(node, opts.link) if opts.link else self._default_link(node)
+        if opts.link and not href:
+            self._stat(FIELD_MISSES.format(field="link"))
+        url = textparse.safe_http_url(href, response.url) if href else None
+        if self._link_re is not None and (url is None or not self._link_re.search(url)):
+            self.filtered += 1
+            return None
+        title = extract_text(node, opts.title) if opts.title else self._default_title(node)
+        title = textparse.clean_text(title, multiline=False) if title else ""
+        if not title:
+            self._stat(FIELD_MISSES.format(field="title"))
+            self.logger.warning("an item on %s has no title; skipped", response.url)
+            return None
+        summary = extract_text(node, opts.summary)
+        if not keep(f"{title}\n{summary or ''}", opts.include, opts.exclude):
+            self.filtered += 1
+            return None
+        external_id = stable_id(url) if url else title_id(title)
+        if external_id in self.seen_ids:
+            return None
+        self.seen_ids.add(external_id)
+        item_text = textparse.html_to_text(node.get())
+        date_text = extract_text(node, opts.date) if opts.date else item_text
+        role = opts.date_role or ("published" if self.source.call_kind == "news" else "deadline")
+        found = textparse.find_dates(
+            date_text, tz=TZ, now=self.now, default=role if opts.date else None
+        )
+        extra: dict[str, Any] = {"listing_url": response.url}
+        if found["published"]:
+            extra["published"] = found["published"].isoformat()
+        links = links_in(node, response.url)
+        if links:
+            extra["links"] = links
+        self.yielded += 1
+        return CallItem(
+            source=self.source_key,
+            external_id=external_id,
+            url=url or response.url,
+            title=title,
+            summary=summary,
+            programme=opts.programme,
+            kind=self.source.call_kind,
+            opens_at=found["opens_at"],
+            deadlines=list(found["deadlines"]),
+            language=opts.language,
+            extra=extra,
+        )
+
+    def parse_detail(self, response: Response, item: CallItem):
+        self.pages += 1
+        if not isinstance(response, TextResponse) or self.opts.detail is None:
+            yield item
+            return
+        fields = detail_fields(response, self.opts.detail, tz=TZ, now=self.now)
+        apply_detail(item, fields)
+        if fields.get("links"):
+            merged = [*item.extra.get("links", []), *fields["links"]]
+            item.extra["links"] = list(dict.fromkeys(merged))[:200]
+        yield item
+
+    def detail_failed(self, failure):
+        """A detail page that fails loses only detail: the listing's item is still stored."""
+        self.on_soft_error(failure)
+        item = failure.request.cb_kwargs.get("item")
+        if item is not None:
+            yield item
+
+
+def apply_detail(item: CallItem, fields: dict[str, Any]) -> None:
+    """Detail-page values win over the listing's (they are the call's own page)."""
+    if fields.get("title"):
+        item.title = textparse.clean_text(fields["title"], multiline=False)
+    if fields.get("summary"):
+        item.summary = fields["summary"]
+    if fields.get("description"):
+        item.description = fields["description"]
+    if fields.get("deadlines"):
+        item.deadlines = list(fields["deadlines"])
+    if fields.get("opens_at"):
+        item.opens_at = fields["opens_at"]
+    if fields.get("budget_text"):
+        item.budget_text = fields["budget_text"]
+    if fields.get("regions"):
+        item.regions = list(fields["regions"])
