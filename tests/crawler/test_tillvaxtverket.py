@@ -1,0 +1,100 @@
+"""The tillvaxtverket spider: the RSS feed plus detail pages, served by a real local HTTP
+server, crawled once through the runner with the clock fixed at 2027-03-01."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+from conftest import TEST_SETTINGS, mirrored_config
+from sqlmodel import Session, select
+
+from crawler.runner import crawl_sources
+from storage.db import make_engine
+from storage.models import Call
+
+pytestmark = pytest.mark.storage
+
+NOW = datetime(2027, 3, 1, 9, 0, tzinfo=UTC)
+
+
+@pytest.fixture(scope="module")
+def crawled(files_mirror, module_db_url):
+    results = crawl_sources(
+        config=mirrored_config(files_mirror),
+        keys=["tillvaxtverket"],
+        database_url=module_db_url,
+        now=NOW,
+        settings_overrides=TEST_SETTINGS,
+    )
+    engine = make_engine(module_db_url)
+    with Session(engine) as session:
+        calls = {c.external_id: c for c in session.exec(select(Call)).all()}
+    engine.dispose()
+    return results[0], calls, files_mirror.base_url
+
+
+def test_external_id_is_the_sitevision_number(crawled):
+    assert sorted(crawled[1]) == ["4708", "5101", "5102", "5110"]
+
+
+def test_title_from_the_detail_page(crawled):
+    assert crawled[1]["5101"].title == "Stärkt kompetensförsörjning i Västsverige"
+
+
+def test_url_is_the_detail_page(crawled):
+    base = crawled[2]
+    assert crawled[1]["5101"].url == (
+        f"{base}/tillvaxtverket/utlysningar/starktkompetensforsorjningivastsverige.5101.html"
+    )
+
+
+def test_swedish_closing_date_is_the_deadline_at_end_of_day(crawled):
+    # "Stänger 12 september 2027": the end of that day in Stockholm
+    assert crawled[1]["5101"].deadlines == ["2027-09-12T21:59:59+00:00"]
+
+
+def test_swedish_opening_date(crawled):
+    assert crawled[1]["5101"].opens_at == datetime(2027, 1, 31, 23, 0, tzinfo=UTC)
+
+
+def test_status_from_dates(crawled):
+    calls = crawled[1]
+    assert calls["5101"].status == "open"
+    assert calls["4708"].status == "closed"  # "Stängd 12 september 2023"
+
+
+def test_regions(crawled):
+    assert crawled[1]["5101"].regions == ["Västra Götaland", "Halland"]
+
+
+def test_budget_text_and_amount(crawled):
+    call = crawled[1]["5101"]
+    assert call.budget_text == (
+        "Totalt fördelas 60 miljoner kronor. Maximalt kan beviljas 40 procent av projektets kostnader."
+    )
+    assert (call.budget, call.currency) == (60_000_000.0, "SEK")
+
+
+def test_description_is_plain_text_without_navigation_or_scripts(crawled):
+    description = crawled[1]["5101"].description
+    assert "samverkan mellan skola och arbetsliv" in description
+    assert "tracking" not in description and "Sök finansiering" not in description
+    assert "<" not in description
+
+
+def test_programme_and_language(crawled):
+    call = crawled[1]["5101"]
+    assert (call.programme, call.language) == ("ERUF", "sv")
+
+
+def test_missing_detail_page_still_stores_the_call_from_the_feed(crawled):
+    call = crawled[1]["5110"]
+    assert call.title == "Ny utlysning: Digital omställning i besöksnäringen"
+    assert call.deadlines == [] and call.status == "unknown"
+
+
+def test_run_counts_errors_and_invalid_items(crawled):
+    result = crawled[0]
+    assert (result.outcome, result.seen, result.new, result.invalid) == ("ok", 5, 4, 1)
+    assert result.errors == 1 and "HTTP 404" in result.error
