@@ -74,7 +74,9 @@ def example_config(
         update={
             "public_url": public_url,
             "secret_key": secret_key,
-            "smtp": Settings().smtp.model_copy(update=smtp),
+            "smtp": Settings().smtp.model_copy(
+                update={"reply_to": "international@lidkoping.se", **smtp}
+            ),
         }
     )
     return Config(directory or Path("."), settings, example_sources(), example_needs())

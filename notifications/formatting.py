@@ -142,21 +142,24 @@ def safe_url(url: Any) -> str:
     return candidate
 
 
+_KEPT_SPACES = {"\u00a0", "\u202f"}  # no-break spaces (Swedish digit grouping) stay
 _INVISIBLE_CATEGORIES = {"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"}
 
 
 def header_safe(text: Any, max_length: int = HEADER_MAX_LENGTH) -> str:
     """A single-line value for a mail header: CR/LF, other control and format characters
-    removed (replaced by a space), whitespace collapsed, capped at ``max_length``
+    removed (replaced by a space), whitespace collapsed (no-break spaces kept), capped at ``max_length``
     characters (with "…")."""
     if text is None:
         return ""
     value = str(text)
     cleaned = "".join(
-        " " if unicodedata.category(ch) in _INVISIBLE_CATEGORIES or ch.isspace() else ch
+        ch
+        if ch in _KEPT_SPACES
+        else (" " if unicodedata.category(ch) in _INVISIBLE_CATEGORIES or ch.isspace() else ch)
         for ch in value
     )
-    cleaned = " ".join(cleaned.split())
+    cleaned = re.sub(r" {2,}", " ", cleaned).strip(" ")
     if len(cleaned) > max_length:
         cleaned = cleaned[: max(max_length - 1, 0)].rstrip() + "…"
     return cleaned

@@ -185,7 +185,7 @@ async def send_messages_async(
                 except Exception as exc:  # noqa: BLE001 - classify, never raise out of a worker
                     error = f"{exc.__class__.__name__}: {exc}"
                     client = await _drop(client)
-                    if _is_temporary(exc) or isinstance(exc, aiosmtplib.SMTPException):
+                    if _is_temporary(exc):
                         deferred = temporary(index, None, error)
                     else:
                         result.permanent, result.error = True, error
