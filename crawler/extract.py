@@ -117,7 +117,10 @@ def detail_fields(
     title, summary, description, links (in the description), deadlines, opens_at,
     budget_text, regions."""
     out: dict[str, Any] = {}
-    for name in ("title", "summary", "description"):
+    titles = extract_texts(root, detail.title)
+    if titles:
+        out["title"] = titles[0]  # the first match is the title
+    for name in ("summary", "description"):
         text = extract_text(root, getattr(detail, name))
         if text:
             out[name] = text

@@ -35,6 +35,7 @@ from crawler.extract import (
     detail_fields,
     extract_first,
     extract_text,
+    extract_texts,
     keep,
     links_in,
     select,
@@ -151,7 +152,11 @@ class ListingSpider(BevakaSpider):
         if self._link_re is not None and (url is None or not self._link_re.search(url)):
             self.filtered += 1
             return None
-        title = extract_text(node, opts.title) if opts.title else self._default_title(node)
+        if opts.title:
+            titles = extract_texts(node, opts.title)
+            title = titles[0] if titles else None
+        else:
+            title = self._default_title(node)
         title = textparse.clean_text(title, multiline=False) if title else ""
         if not title:
             self._stat(FIELD_MISSES.format(field="title"))
@@ -171,10 +176,10 @@ class ListingSpider(BevakaSpider):
         found = textparse.find_dates(
             date_text, tz=TZ, now=self.now, default=role if opts.date else None
         )
-        extra: dict[str, Any] = {"listing_url": response.url}
+        extra: dict[str, Any] = {}
         if found["published"]:
             extra["published"] = found["published"].isoformat()
-        links = links_in(node, response.url)
+        links = [u for u in links_in(node, response.url) if u != url]
         if links:
             extra["links"] = links
         self.yielded += 1
