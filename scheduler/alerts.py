@@ -115,7 +115,7 @@ def deliver(config: Config, messages: list[EmailMessage]) -> list[bool]:
     """Send over SMTP when a host is configured, else write to the outbox; True per delivered."""
     from pathlib import Path
 
-    from notifications.mailer import send_messages, write_outbox
+    from notifications.sender import send_messages, write_outbox
 
     if not messages:
         return []

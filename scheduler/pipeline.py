@@ -133,16 +133,14 @@ def digest_stage(
     def run():
         report = run_digest(config=config, engine=engine, now=now, send=send)
         summary = {
-            "sent": report.sent,
-            "written": report.written,
-            "skipped": report.skipped,
-            "failed": report.failed,
+            "sent": len(report.sent),
+            "written": len(report.written),
+            "already": len(report.already),
+            "empty": len(report.empty),
+            "failed": len(report.failed),
+            "pending": len(report.pending),
         }
-        return (
-            summary,
-            report.failed == 0,
-            (f"{report.failed} digest(s) failed" if report.failed else None),
-        )
+        return summary, report.ok, (None if report.ok else report.summary())
 
     return _guard("digest", run, run_id)
 
