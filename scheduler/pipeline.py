@@ -86,7 +86,7 @@ def crawl_stage(
             settings_overrides=settings_overrides,
             progress=progress,
         )
-        failed = [r.key for r in results if r.outcome == "failed"]
+        failed = [r.source for r in results if r.outcome == "failed"]
         summary = {
             "sources": len(results),
             "ok": sum(1 for r in results if r.outcome == "ok"),
