@@ -144,6 +144,7 @@ def _run_child(entry: Any, settings: dict[str, Any], timeout: float) -> tuple[di
             "result": str(result_path),
         }
         env = dict(os.environ)
+        env["BEVAKA_CRAWL_CHILD"] = "1"
         env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH")) if p)
         with log_path.open("wb") as log:
             child = subprocess.Popen(

@@ -112,7 +112,12 @@ def crawl_settings(crawl: Any) -> dict[str, Any]:
 
 
 def _from_config() -> dict[str, Any]:
-    """Apply the coordinator's config when Scrapy imports this module by itself."""
+    """Apply the coordinator's config when Scrapy imports this module by itself (the runner
+    passes every setting explicitly and sets BEVAKA_CRAWL_CHILD to skip this)."""
+    import os
+
+    if os.environ.get("BEVAKA_CRAWL_CHILD"):
+        return {}
     try:
         from config.loader import load_config
 

@@ -55,3 +55,17 @@ def module_db_url(_migrated_database: str, tmp_path_factory) -> Iterator[str]:
 def files_mirror() -> Iterator[Mirror]:
     with Mirror(FILES) as mirror:
         yield mirror
+
+
+def copy_recordings(target: Path, *keys: str) -> Path:
+    """A private copy of some fixture recordings that a test may edit."""
+    target.mkdir(parents=True, exist_ok=True)
+    for key in keys:
+        shutil.copytree(FILES / key, target / key)
+    return target
+
+
+def add_sources(config_dir: Path, entries: str) -> None:
+    """Append source entries (YAML text, indented as list items) to a config copy."""
+    path = config_dir / "sources.yaml"
+    path.write_text(path.read_text(encoding="utf-8") + "\n" + entries, encoding="utf-8")
