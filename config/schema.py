@@ -267,19 +267,32 @@ class SourcesFile(Strict):
 
 
 def _terms(value: list[str]) -> list[str]:
-    cleaned = [t.strip() for t in value]
-    if any(not t for t in cleaned):
-        raise ValueError("terms must not be empty strings")
+    """Check every term's syntax (see docs/matching.md); an empty list is a mistake."""
+    from matching.terms import TermSyntaxError, parse_term
+
+    if not value:
+        raise ValueError("the term list is empty: list at least one term or remove the key")
+    cleaned = []
+    for term in value:
+        try:
+            cleaned.append(parse_term(term).raw)
+        except TermSyntaxError as exc:
+            raise ValueError(str(exc)) from None
     return cleaned
 
 
 class Need(Strict):
+    """One need of a förvaltning or topic. ``any``: at least one of these terms;
+    ``all``: at least one term of every group; ``none``: any of these terms excludes the
+    need; ``programmes``: only calls of these programme codes; ``weight`` multiplies the
+    need's score."""
+
     name: str = Field(min_length=1)
     any: list[str] = Field(default_factory=list)
     all: list[list[str]] = Field(default_factory=list)
     none: list[str] = Field(default_factory=list)
     programmes: list[str] = Field(default_factory=list)
-    weight: float = Field(1.0, gt=0)
+    weight: float = Field(1.0, gt=0, le=10)
 
     @field_validator("any", "none")
     @classmethod
@@ -289,15 +302,18 @@ class Need(Strict):
     @field_validator("all")
     @classmethod
     def _check_groups(cls, value: list[list[str]]) -> list[list[str]]:
+        if not value:
+            raise ValueError("the list of all-of groups is empty: remove the key")
         for group in value:
             if not group:
                 raise ValueError("an all-of group must list at least one term")
-            _terms(group)
-        return value
+        return [_terms(group) for group in value]
 
     @field_validator("programmes")
     @classmethod
     def _check_programmes(cls, value: list[str]) -> list[str]:
+        if not value:
+            raise ValueError("the programme list is empty: remove the key")
         for code in value:
             if code not in PROGRAMMES:
                 known = ", ".join(sorted(PROGRAMMES))

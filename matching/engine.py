@@ -1,0 +1,579 @@
+"""Compiled needs and the pure matcher: no I/O, no database, no Scrapy.
+
+``compile_needs(needs)`` turns config/needs.yaml into a :class:`CompiledNeeds` once:
+every term is parsed into word patterns, every distinct pattern gets an id, and one
+Aho-Corasick automaton holds a short key per pattern. Matching a call then
+
+1. normalises each field (NFKC, case fold, no zero-width characters) and splits it into
+   tokens (one C-level regex call per field);
+2. looks at each *distinct* word only once per compiled ruleset: a word seen before is a
+   set lookup; a new word runs through the automaton and its candidate patterns are
+   verified (stems, Swedish endings, compounds) — the result is cached;
+3. turns matched patterns into matched terms (phrases check token order), and scores
+   only the needs those terms touch.
+
+``match_call(compiled, call)`` returns the tags; ``evaluate(compiled, call)`` returns the
+full judgement of every förvaltning/topic and need (used by ``bevaka explain``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import ahocorasick
+
+from config.programmes import programme_from_identifier
+from config.schema import Audience, NeedsFile
+from matching.terms import ParsedTerm, WordPattern, parse_term
+from matching.text import (
+    BREAKS,
+    cores,
+    detect_language,
+    ends_with_inflected,
+    inflects,
+    language_code,
+    normalise,
+    snippet,
+    starts_compound,
+    stems,
+    tokens,
+)
+
+# Bump when matching behaviour changes, so stored tags are recomputed (it is in rules_hash).
+ENGINE_VERSION = "1"
+
+FIELDS = ("title", "keywords", "summary", "description")
+MAX_REASONS = 12
+COMPOUND_MIN_HEAD = 3  # letters before/after a term inside a Swedish compound
+_CACHE_LIMIT = 400_000  # distinct words remembered per language before the cache restarts
+
+
+# --- results ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Hit:
+    """One matched term: where (best field) and what text matched."""
+
+    term: str
+    field: str
+    match: str
+    weight: float  # field weight x need weight
+
+
+@dataclass
+class NeedResult:
+    name: str
+    weight: float
+    passed: bool
+    hits: list[Hit] = field(default_factory=list)
+    missing_any: bool = False
+    missing_groups: list[list[str]] = field(default_factory=list)
+    excluded_by: list[Hit] = field(default_factory=list)
+    programme_ok: bool = True
+    programmes: list[str] = field(default_factory=list)
+
+    @property
+    def score(self) -> float:
+        return sum(h.weight for h in self.hits) if self.passed else 0.0
+
+    @property
+    def partial_score(self) -> float:
+        """What the matched terms would weigh if the need passed (for 'closest needs')."""
+        return sum(h.weight for h in self.hits)
+
+
+@dataclass
+class AudienceResult:
+    key: str
+    kind: str  # department | topic
+    name: str
+    score: float
+    threshold: float
+    excluded_by: list[Hit]
+    needs: list[NeedResult]
+    reasons: list[dict[str, Any]]
+
+    @property
+    def tagged(self) -> bool:
+        return not self.excluded_by and self.score >= self.threshold
+
+
+@dataclass(frozen=True)
+class TagResult:
+    """A tag for one call. ``reasons`` is what Tag.reasons stores (see docs/matching.md):
+    a list of {"need", "term", "field", "match", "snippet", "weight"}."""
+
+    key: str
+    kind: str
+    name: str
+    score: float
+    reasons: list[dict[str, Any]]
+
+
+@dataclass
+class Evaluation:
+    language: str
+    programme: str | None
+    audiences: list[AudienceResult]
+
+    @property
+    def tags(self) -> list[TagResult]:
+        return [
+            TagResult(a.key, a.kind, a.name, round(a.score, 3), a.reasons)
+            for a in self.audiences
+            if a.tagged
+        ]
+
+    def audience(self, key: str) -> AudienceResult | None:
+        return next((a for a in self.audiences if a.key == key), None)
+
+
+# --- compiled form ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Spec:
+    mode: str
+    text: str
+    cores: tuple[str, ...]
+    stem_sv: str
+    stem_en: str
+    key: str  # the automaton key: a substring every matching word contains
+
+
+@dataclass(frozen=True)
+class _Term:
+    raw: str
+    specs: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class _Need:
+    audience: int
+    name: str
+    weight: float
+    any: tuple[int, ...]
+    all: tuple[tuple[int, ...], ...]
+    none: tuple[int, ...]
+    programmes: frozenset[str]
+
+
+@dataclass(frozen=True)
+class _Audience:
+    key: str
+    kind: str
+    name: str
+    threshold: float
+    none: tuple[int, ...]
+    needs: tuple[int, ...]
+
+
+class _WordCache:
+    __slots__ = ("known", "matched")
+
+    def __init__(self) -> None:
+        self.known: set[str] = set()
+        self.matched: dict[str, frozenset[int]] = {}
+
+
+def _lcp(words: Iterable[str]) -> str:
+    words = list(words)
+    first = min(words, key=len)
+    for index, char in enumerate(first):
+        if any(w[index] != char for w in words):
+            return first[:index]
+    return first
+
+
+def _key(mode: str, text: str, sv: str, en: str, text_cores: tuple[str, ...]) -> str:
+    if mode in ("prefix", "infix"):
+        return text
+    key = _lcp([text, sv, en, *text_cores])
+    if len(key) > 3 and key == en and key.endswith("i"):
+        key = key[:-1]  # the English stemmer turns a final y into i (city → citi)
+    return key or text
+
+
+def _derivation(word: str) -> str:
+    """The English derivational ending a stem comparison must agree on, so that the
+    stemmer's merges (housing → hous ← house, publication → public) do not match."""
+    if word.endswith(("ing", "ings")):
+        return "ing"
+    if word.endswith(("ation", "ations")):
+        return "ation"
+    return ""
+
+
+def _satisfied(spec: _Spec, word: str, wsv: str, wen: str, lang: str) -> bool:
+    mode = spec.mode
+    if mode == "prefix":
+        return word.startswith(spec.text)
+    if mode == "infix":
+        return spec.text in word
+    if mode == "suffix":
+        return (
+            ends_with_inflected(word, spec.cores, 0)
+            or wsv.endswith(spec.stem_sv)
+            or wen.endswith(spec.stem_en)
+        )
+    # word / compound
+    if word == spec.text or wsv == spec.stem_sv:
+        return True
+    if wen == spec.stem_en and _derivation(word) == _derivation(spec.text):
+        return True
+    if len(spec.text) >= 3 and inflects(word, spec.cores):
+        return True
+    if mode == "compound" and lang == "sv":
+        if starts_compound(word, spec.cores, COMPOUND_MIN_HEAD):
+            return True
+        return ends_with_inflected(word, spec.cores, COMPOUND_MIN_HEAD)
+    return False
+
+
+def _get(call: Any, name: str) -> Any:
+    if isinstance(call, Mapping):
+        return call.get(name)
+    return getattr(call, name, None)
+
+
+def call_fields(call: Any) -> dict[str, str]:
+    """The matched fields of a call (object or mapping) as plain text."""
+    keywords = _get(call, "keywords") or []
+    if isinstance(keywords, str):
+        keywords = [keywords]
+    return {
+        "title": _get(call, "title") or "",
+        "keywords": " ; ".join(str(k) for k in keywords),
+        "summary": _get(call, "summary") or "",
+        "description": _get(call, "description") or "",
+    }
+
+
+def call_programme(call: Any) -> str | None:
+    programme = _get(call, "programme")
+    if programme:
+        return str(programme)
+    found = programme_from_identifier(_get(call, "identifier"))
+    return found.code if found else None
+
+
+class CompiledNeeds:
+    """needs.yaml compiled once; reuse it for every call. Not thread-safe (word cache)."""
+
+    def __init__(self, needs: NeedsFile):
+        self.needs = needs
+        self.rules_hash = rules_hash(needs)
+        weights = needs.defaults.field_weights
+        self.field_weights = {f: float(getattr(weights, f)) for f in FIELDS}
+        self._specs: list[_Spec] = []
+        self._spec_ids: dict[tuple[str, str], int] = {}
+        self._terms: list[_Term] = []
+        self._term_ids: dict[str, int] = {}
+        self._needs: list[_Need] = []
+        self._audiences: list[_Audience] = []
+        # term id → needs that use it (so only touched needs are scored)
+        self._term_needs: dict[int, set[int]] = {}
+        self._term_audiences: dict[int, set[int]] = {}  # audience-level exclusions
+        for kind, group in (("department", needs.departments), ("topic", needs.topics)):
+            for audience in group:
+                self._add_audience(kind, audience, needs.defaults.threshold)
+        self._single: dict[int, list[int]] = {}  # spec → single-word terms
+        self._phrases: list[int] = []
+        for term_id, term in enumerate(self._terms):
+            if len(term.specs) == 1:
+                self._single.setdefault(term.specs[0], []).append(term_id)
+            else:
+                self._phrases.append(term_id)
+        self._automaton = ahocorasick.Automaton()
+        keys: dict[str, list[int]] = {}
+        for spec_id, spec in enumerate(self._specs):
+            keys.setdefault(spec.key, []).append(spec_id)
+        for key, ids in keys.items():
+            self._automaton.add_word(key, tuple(ids))
+        self._automaton.make_automaton()
+        self._caches = {"sv": _WordCache(), "en": _WordCache()}
+
+    # -- compile ------------------------------------------------------------------------
+
+    def _spec(self, pattern: WordPattern) -> int:
+        ident = (pattern.mode, pattern.text)
+        if ident not in self._spec_ids:
+            text, mode = pattern.text, pattern.mode
+            sv, en = stems(text)
+            text_cores = cores(text)
+            spec = _Spec(mode, text, text_cores, sv, en, _key(mode, text, sv, en, text_cores))
+            self._spec_ids[ident] = len(self._specs)
+            self._specs.append(spec)
+        return self._spec_ids[ident]
+
+    def _term(self, raw: str) -> int:
+        parsed: ParsedTerm = parse_term(raw)
+        if parsed.raw not in self._term_ids:
+            specs = tuple(self._spec(w) for w in parsed.words)
+            self._term_ids[parsed.raw] = len(self._terms)
+            self._terms.append(_Term(parsed.raw, specs))
+        return self._term_ids[parsed.raw]
+
+    def _add_audience(self, kind: str, audience: Audience, default_threshold: float) -> None:
+        index = len(self._audiences)
+        none = tuple(self._term(t) for t in audience.none)
+        for term_id in none:
+            self._term_audiences.setdefault(term_id, set()).add(index)
+        need_ids = []
+        for need in audience.needs:
+            need_id = len(self._needs)
+            compiled = _Need(
+                audience=index,
+                name=need.name,
+                weight=need.weight,
+                any=tuple(self._term(t) for t in need.any),
+                all=tuple(tuple(self._term(t) for t in group) for group in need.all),
+                none=tuple(self._term(t) for t in need.none),
+                programmes=frozenset(need.programmes),
+            )
+            for term_id in (*compiled.any, *(t for g in compiled.all for t in g)):
+                self._term_needs.setdefault(term_id, set()).add(need_id)
+            self._needs.append(compiled)
+            need_ids.append(need_id)
+        threshold = audience.threshold if audience.threshold is not None else default_threshold
+        self._audiences.append(
+            _Audience(audience.key, kind, audience.name, threshold, none, tuple(need_ids))
+        )
+
+    @property
+    def pattern_count(self) -> int:
+        return len(self._specs)
+
+    @property
+    def term_count(self) -> int:
+        return len(self._terms)
+
+    # -- scanning -----------------------------------------------------------------------
+
+    def _word_specs(self, word: str, lang: str) -> frozenset[int]:
+        candidates: set[int] = set()
+        for _end, ids in self._automaton.iter(word):
+            candidates.update(ids)
+        if not candidates:
+            return frozenset()
+        wsv, wen = stems(word)
+        specs = self._specs
+        return frozenset(i for i in candidates if _satisfied(specs[i], word, wsv, wen, lang))
+
+    def _scan(self, toks: list[str], lang: str) -> dict[int, str]:
+        """Matched single-word terms and phrases of one field: term id → matched text."""
+        cache = self._caches[lang]
+        distinct = set(toks)
+        new = distinct - cache.known
+        if new:
+            if len(cache.known) > _CACHE_LIMIT:
+                cache.known.clear()
+                cache.matched.clear()
+            for word in new:
+                found = self._word_specs(word, lang)
+                if found:
+                    cache.matched[word] = found
+            cache.known |= new
+        present = distinct & cache.matched.keys()
+        if not present:
+            return {}
+        spec_words: dict[int, str] = {}
+        for word in present:
+            for spec in cache.matched[word]:
+                spec_words.setdefault(spec, word)
+        out: dict[int, str] = {}
+        for spec, word in spec_words.items():
+            for term_id in self._single.get(spec, ()):
+                out[term_id] = word
+        for term_id in self._phrases:
+            specs = self._terms[term_id].specs
+            if all(s in spec_words for s in specs):
+                found_text = self._phrase(toks, specs, cache.matched)
+                if found_text:
+                    out[term_id] = found_text
+        return out
+
+    @staticmethod
+    def _phrase(
+        toks: list[str], specs: tuple[int, ...], matched: dict[str, frozenset[int]]
+    ) -> str | None:
+        n = len(specs)
+        first = specs[0]
+        for i in range(len(toks) - n + 1):
+            word = toks[i]
+            if word in BREAKS or first not in matched.get(word, ()):
+                continue
+            if all(specs[j] in matched.get(toks[i + j], ()) for j in range(1, n)):
+                return " ".join(toks[i : i + n])
+        return None
+
+    def scan_call(self, call: Any) -> tuple[str, dict[str, str], dict[int, dict[str, str]]]:
+        """(language, fields, term id → {field: matched text})."""
+        fields = call_fields(call)
+        normal = {f: tokens(normalise(text)) for f, text in fields.items() if text}
+        lang = language_code(_get(call, "language"))
+        if lang is None:
+            words: set[str] = set()
+            for toks in normal.values():
+                words.update(toks)
+            sample = fields["title"] + " " + fields["summary"] + " " + fields["description"][:500]
+            lang = detect_language(words, normalise(sample))
+        hits: dict[int, dict[str, str]] = {}
+        for name, toks in normal.items():
+            for term_id, text in self._scan(toks, lang).items():
+                hits.setdefault(term_id, {})[name] = text
+        return lang, fields, hits
+
+    # -- judging ------------------------------------------------------------------------
+
+    def _hit(self, term_id: int, fields_hit: dict[str, str], need_weight: float = 1.0) -> Hit:
+        best = max(fields_hit, key=lambda f: (self.field_weights[f], -FIELDS.index(f)))
+        return Hit(
+            self._terms[term_id].raw,
+            best,
+            fields_hit[best],
+            round(self.field_weights[best] * need_weight, 4),
+        )
+
+    def _judge_need(
+        self, need: _Need, hits: dict[int, dict[str, str]], programme: str | None
+    ) -> NeedResult:
+        result = NeedResult(need.name, need.weight, passed=True, programmes=sorted(need.programmes))
+        if need.programmes and programme not in need.programmes:
+            result.passed = False
+            result.programme_ok = False
+        result.excluded_by = [self._hit(t, hits[t]) for t in need.none if t in hits]
+        if result.excluded_by:
+            result.passed = False
+        matched = [t for t in need.any if t in hits]
+        if need.any and not matched:
+            result.passed = False
+            result.missing_any = True
+        for group in need.all:
+            group_hits = [t for t in group if t in hits]
+            if group_hits:
+                # a group is a condition: only its best term adds to the score
+                matched.append(max(group_hits, key=lambda t: self._hit(t, hits[t]).weight))
+            else:
+                result.passed = False
+                result.missing_groups.append([self._terms[t].raw for t in group])
+        seen: set[int] = set()
+        for term_id in matched:
+            if term_id not in seen:
+                seen.add(term_id)
+                result.hits.append(self._hit(term_id, hits[term_id], need.weight))
+        return result
+
+    def _judge_audience(
+        self,
+        index: int,
+        need_ids: Iterable[int],
+        hits: dict[int, dict[str, str]],
+        programme: str | None,
+        fields: dict[str, str],
+        with_reasons: bool,
+    ) -> AudienceResult:
+        audience = self._audiences[index]
+        excluded = [self._hit(t, hits[t]) for t in audience.none if t in hits]
+        needs = [self._judge_need(self._needs[n], hits, programme) for n in need_ids]
+        # The same words of the call count once per förvaltning/topic, however many
+        # terms (or needs) found them: at their best weight.
+        best: dict[str, tuple[Hit, str]] = {}
+        for need in needs:
+            if not need.passed:
+                continue
+            for hit in need.hits:
+                if hit.match not in best or hit.weight > best[hit.match][0].weight:
+                    best[hit.match] = (hit, need.name)
+        score = round(sum(h.weight for h, _ in best.values()), 4)
+        result = AudienceResult(
+            audience.key,
+            audience.kind,
+            audience.name,
+            score,
+            audience.threshold,
+            excluded,
+            needs,
+            [],
+        )
+        if with_reasons and result.tagged:
+            ordered = sorted(best.values(), key=lambda item: (-item[0].weight, item[0].term))
+            result.reasons = [
+                {
+                    "need": need_name,
+                    "term": hit.term,
+                    "field": hit.field,
+                    "match": hit.match,
+                    "snippet": snippet(fields[hit.field], hit.match),
+                    "weight": hit.weight,
+                }
+                for hit, need_name in ordered[:MAX_REASONS]
+            ]
+        return result
+
+    def evaluate(self, call: Any, *, full: bool = True) -> Evaluation:
+        """Judge every förvaltning/topic (``full``) or only those the call's terms touch."""
+        lang, fields, hits = self.scan_call(call)
+        programme = call_programme(call)
+        if full:
+            touched: dict[int, list[int]] = {
+                i: list(a.needs) for i, a in enumerate(self._audiences)
+            }
+        else:
+            touched = {}
+            for term_id in hits:
+                for need_id in self._term_needs.get(term_id, ()):
+                    touched.setdefault(self._needs[need_id].audience, []).append(need_id)
+        results = [
+            self._judge_audience(
+                index, sorted(set(need_ids)), hits, programme, fields, with_reasons=True
+            )
+            for index, need_ids in sorted(touched.items())
+        ]
+        return Evaluation(lang, programme, results)
+
+
+def rules_hash(needs: NeedsFile) -> str:
+    """A stable hash of the rules (and the engine version): a change re-tags every call."""
+    blob = json.dumps(
+        {"engine": ENGINE_VERSION, "needs": needs.model_dump(mode="json")},
+        sort_keys=True,
+        ensure_ascii=False,
+    )
+    return hashlib.sha256(blob.encode("utf-8")).hexdigest()
+
+
+def compile_needs(needs: NeedsFile) -> CompiledNeeds:
+    """Compile needs.yaml once (terms → patterns → one automaton)."""
+    return CompiledNeeds(needs)
+
+
+def match_call(compiled: CompiledNeeds, call: Any) -> list[TagResult]:
+    """The tags of one call (an object or a mapping with title, summary, description,
+    keywords, programme, identifier, language). Pure: no I/O."""
+    return compiled.evaluate(call, full=False).tags
+
+
+def match_text(
+    compiled: CompiledNeeds,
+    text: str,
+    *,
+    title: str = "",
+    language: str | None = None,
+    programme: str | None = None,
+) -> list[TagResult]:
+    """The tags of a plain text (matched as a description, with an optional title)."""
+    return match_call(
+        compiled,
+        {"title": title, "description": text, "language": language, "programme": programme},
+    )
+
+
+def evaluate(compiled: CompiledNeeds, call: Any) -> Evaluation:
+    """Everything about one call: every förvaltning/topic, every need, hits and misses."""
+    return compiled.evaluate(call, full=True)

@@ -1,0 +1,269 @@
+"""Text normalisation for Swedish and English: case folding, Unicode NFKC, zero-width
+characters, tokens, language detection, stemming, inflection endings and snippets.
+
+Everything here is pure and cheap; the stemmers are PyStemmer (Snowball, C).
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from functools import lru_cache
+
+import Stemmer
+
+# Soft hyphen, zero-width space/joiners, word joiner, BOM: invisible, and they split words.
+_INVISIBLE = dict.fromkeys(map(ord, "\u00ad\u200b\u200c\u200d\u2060\ufeff"), None)
+
+# A token is a run of letters/digits. Sentence punctuation is kept as its own token so
+# that a phrase never matches across a full stop, a semicolon or a keyword separator.
+TOKEN_RE = re.compile(r"[^\W_]+|[.!?;:|•]")
+BREAKS = frozenset(".!?;:|•")
+
+LANGUAGES = ("sv", "en")
+
+SV_STOP = frozenset(
+    [
+        "och",
+        "att",
+        "det",
+        "som",
+        "en",
+        "på",
+        "är",
+        "av",
+        "för",
+        "med",
+        "till",
+        "den",
+        "har",
+        "de",
+        "inte",
+        "om",
+        "ett",
+        "var",
+        "jag",
+        "han",
+        "men",
+        "sig",
+        "från",
+        "vid",
+        "så",
+        "kan",
+        "när",
+        "under",
+        "också",
+        "efter",
+        "eller",
+        "då",
+        "skulle",
+        "vi",
+        "ska",
+        "alla",
+        "sina",
+        "genom",
+        "samt",
+        "hur",
+        "andra",
+        "detta",
+        "dessa",
+        "mot",
+        "inom",
+        "vilka",
+        "där",
+        "mellan",
+        "utan",
+        "bland",
+    ]
+)
+EN_STOP = frozenset(
+    [
+        "the",
+        "and",
+        "of",
+        "to",
+        "in",
+        "is",
+        "for",
+        "on",
+        "with",
+        "by",
+        "that",
+        "are",
+        "be",
+        "as",
+        "this",
+        "from",
+        "will",
+        "an",
+        "or",
+        "which",
+        "should",
+        "their",
+        "these",
+        "have",
+        "has",
+        "it",
+        "at",
+        "its",
+        "can",
+        "not",
+        "been",
+        "into",
+        "such",
+        "they",
+        "than",
+        "also",
+        "through",
+        "who",
+    ]
+)
+
+# Swedish noun and adjective endings (definite, plural, genitive). A word "inflects" a
+# term when it is the term (or the term without a final a/e) plus one of these.
+SV_ENDINGS = tuple(
+    sorted(
+        {
+            "",
+            "s",
+            "n",
+            "t",
+            "a",
+            "e",
+            "r",
+            "en",
+            "an",
+            "et",
+            "na",
+            "ns",
+            "ts",
+            "or",
+            "ar",
+            "er",
+            "rna",
+            "ens",
+            "ans",
+            "ets",
+            "nas",
+            "ors",
+            "ars",
+            "ers",
+            "orna",
+            "arna",
+            "erna",
+            "rnas",
+            "ornas",
+            "arnas",
+            "ernas",
+        },
+        key=len,
+    )
+)
+
+_SV = Stemmer.Stemmer("swedish")
+_EN = Stemmer.Stemmer("english")
+
+
+def normalise(text: str | None) -> str:
+    """NFKC, case-folded, without invisible characters."""
+    if not text:
+        return ""
+    return unicodedata.normalize("NFKC", text).translate(_INVISIBLE).casefold()
+
+
+def tokens(text: str) -> list[str]:
+    """Tokens of already normalised text (words, numbers and sentence breaks)."""
+    return TOKEN_RE.findall(text)
+
+
+def language_code(value: str | None) -> str | None:
+    """``"sv"``/``"en"`` for values like ``sv``, ``sv-SE``, ``EN``; None otherwise."""
+    if not value:
+        return None
+    code = value.strip().lower()[:2]
+    return code if code in LANGUAGES else None
+
+
+def detect_language(words: set[str], text_sample: str = "") -> str:
+    """``sv`` or ``en`` from the stop-words present (and å/ä/ö as a tie-breaker)."""
+    sv = len(words & SV_STOP)
+    en = len(words & EN_STOP)
+    if sv == en:
+        return "sv" if any(c in text_sample for c in "åäö") else "en"
+    return "sv" if sv > en else "en"
+
+
+@lru_cache(maxsize=200_000)
+def stems(word: str) -> tuple[str, str]:
+    """(Swedish stem, English stem) of a normalised word."""
+    return _SV.stemWord(word), _EN.stemWord(word)
+
+
+def cores(term: str) -> tuple[str, ...]:
+    """The forms a Swedish ending attaches to: ``skola`` → (skola, skol). The second
+    (without the final a/e) only takes endings that start with a vowel or n (skolor,
+    lärarna), so ``care`` never becomes ``car``."""
+    if len(term) >= 4 and term[-1] in "ae":
+        return (term, term[:-1])
+    return (term,)
+
+
+def _endings(index: int) -> tuple[str, ...]:
+    return SV_ENDINGS if index == 0 else _STRIPPED_ENDINGS
+
+
+def inflects(word: str, term_cores: tuple[str, ...]) -> bool:
+    """``word`` is one of the cores plus a Swedish ending (``skolan``, ``skolorna``)."""
+    for index, core in enumerate(term_cores):
+        if word.startswith(core) and word[len(core) :] in (
+            _ENDING_SET if index == 0 else _STRIPPED_SET
+        ):
+            return True
+    return False
+
+
+def ends_with_inflected(word: str, term_cores: tuple[str, ...], min_head: int) -> bool:
+    """``word`` ends with a core plus an ending, after at least ``min_head`` letters
+    (``grundskolan`` ends with ``skola`` + ``n`` after ``grund``)."""
+    for index, core in enumerate(term_cores):
+        for ending in _endings(index):
+            tail = core + ending
+            if len(word) - len(tail) >= min_head and word.endswith(tail):
+                return True
+    return False
+
+
+def starts_compound(word: str, term_cores: tuple[str, ...], min_rest: int) -> bool:
+    """``word`` is a Swedish compound starting with the term (``skolutveckling``)."""
+    return any(word.startswith(c) and len(word) - len(c) >= min_rest for c in term_cores)
+
+
+_ENDING_SET = frozenset(SV_ENDINGS)
+_STRIPPED_ENDINGS = tuple(e for e in SV_ENDINGS if e and e[0] in "aeioun")
+_STRIPPED_SET = frozenset(_STRIPPED_ENDINGS)
+
+SNIPPET_WIDTH = 70
+
+
+def snippet(original: str, needle: str, width: int = SNIPPET_WIDTH) -> str:
+    """A short single-line excerpt of ``original`` around the first occurrence of ``needle``
+    (a normalised word or phrase), with ellipses where it was cut."""
+    flat = " ".join((original or "").split())
+    if not flat:
+        return ""
+    pattern = r"[\s\-/]+".join(re.escape(part) for part in needle.split())
+    found = re.search(rf"(?<!\w){pattern}", flat, re.IGNORECASE)
+    if found is None:
+        normal = normalise(flat)
+        found = re.search(rf"(?<!\w){pattern}", normal)
+        if found is None or len(normal) != len(flat):
+            return flat[: 2 * width] + ("…" if len(flat) > 2 * width else "")
+    start = max(0, found.start() - width)
+    end = min(len(flat), found.end() + width)
+    if start > 0:
+        space = flat.find(" ", start)
+        start = space + 1 if 0 <= space < found.start() else start
+    if end < len(flat):
+        space = flat.rfind(" ", found.end(), end)
+        end = space if space > found.end() else end
+    return ("…" if start > 0 else "") + flat[start:end].strip() + ("…" if end < len(flat) else "")
