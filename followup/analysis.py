@@ -98,17 +98,21 @@ def clean_answers(answers: Mapping[str, Any]) -> dict[str, str]:
     unknown = sorted(set(answers) - set(FIELD_KEYS))
     if unknown:
         raise AnalysisError(
-            f"unknown analysis field(s) {', '.join(unknown)}; use {', '.join(FIELD_KEYS)}"
+            f"unknown analysis field(s) {', '.join(unknown)}; use {', '.join(FIELD_KEYS)}",
+            "Okänt fält i analysen.",
         )
     out: dict[str, str] = {}
     for key, value in answers.items():
         if value is None:
             continue
         if not isinstance(value, str | int | float):
-            raise AnalysisError(f"analysis field {key!r} must be text")
+            raise AnalysisError(f"analysis field {key!r} must be text", "Svaren måste vara text.")
         text = str(value).strip()
         if len(text) > MAX_ANSWER:
-            raise AnalysisError(f"analysis field {key!r} is longer than {MAX_ANSWER} characters")
+            raise AnalysisError(
+                f"analysis field {key!r} is longer than {MAX_ANSWER} characters",
+                f"Ett svar får vara högst {MAX_ANSWER} tecken.",
+            )
         out[key] = text
     return out
 
@@ -159,14 +163,15 @@ def save_analysis(
     changes = clean_answers(answers)
     actor = validate_actor(actor)
     if session.get(Call, call_id) is None:
-        raise AnalysisError(f"no call with id {call_id}")
+        raise AnalysisError(f"no call with id {call_id}", "Utlysningen finns inte.")
     decision = current_decision(session=session, call_id=call_id, department=department)
     if decision is None or decision.status not in ANALYSIS_STATUSES:
         now_status = decision.status if decision else "no decision"
         raise AnalysisError(
             f"the analysis is for calls the förvaltning pursues; {department!r} has "
             f"{now_status!r} on call {call_id} (record `bevaka decide {call_id} "
-            f"--department {department} --status pursuing` first)"
+            f"--department {department} --status pursuing` first)",
+            "Analysen fylls i när förvaltningen har beslutat att gå vidare med utlysningen.",
         )
     previous = latest_analysis(session=session, call_id=call_id, department=department)
     merged = dict(previous.answers) if previous else {}

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import re
 import threading
+from html import escape
 
 import matplotlib
 
@@ -46,7 +47,6 @@ def bar_chart_svg(data: list[tuple[str, int]], *, title: str, chart_id: str) -> 
         ax = fig.add_subplot()
         bars = ax.barh(range(len(values)), values, color=BAR_COLOUR)
         ax.set_yticks(range(len(values)), labels)
-        ax.set_title(title, loc="left", fontsize=11)
         ax.bar_label(bars, padding=3, fontsize=8)
         ax.set_xlim(0, max(values) * 1.15)
         ax.xaxis.set_visible(False)
@@ -58,6 +58,8 @@ def bar_chart_svg(data: list[tuple[str, int]], *, title: str, chart_id: str) -> 
     svg = buffer.getvalue()
     start = svg.find("<svg")
     svg = svg[start:]
+    # An accessible name for the chart (the title is already the section heading).
+    svg = svg.replace("<svg ", f'<svg role="img" aria-label="{escape(title)}" ', 1)
     # Make element ids unique per chart so two charts can share one page.
     svg = re.sub(r'id="([^"]+)"', rf'id="{chart_id}-\1"', svg)
     svg = re.sub(r"url\(#([^)]+)\)", rf"url(#{chart_id}-\1)", svg)

@@ -142,13 +142,7 @@ def decisions_list(
 
     Example: bevaka decisions list --department utbildning --format json
     """
-    from followup.decisions import (
-        REASONS,
-        STATUSES,
-        current_decisions,
-        decision_history,
-        decision_json,
-    )
+    from followup.decisions import current_decisions, decision_history, decision_json
 
     st = state(ctx)
     if department is not None:
@@ -172,8 +166,8 @@ def decisions_list(
             str(r.id),
             str(r.call_id),
             r.department,
-            f"{r.status} ({STATUSES[r.status]})" if r.status in STATUSES else r.status,
-            REASONS.get(r.reason, r.reason or ""),
+            r.status,
+            r.reason or "",
             f"{r.amount_applied_sek:,.0f}" if r.amount_applied_sek is not None else "",
             f"{r.amount_granted_sek:,.0f}" if r.amount_granted_sek is not None else "",
             escape(r.actor),

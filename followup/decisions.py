@@ -47,7 +47,12 @@ MAX_SEK = 10_000_000_000
 
 
 class DecisionError(ValueError):
-    """A decision that cannot be recorded; the message says why (in English, for the CLI)."""
+    """A decision that cannot be recorded. ``str(exc)`` says why in English (CLI);
+    ``exc.sv`` says it in Swedish (web pages)."""
+
+    def __init__(self, message: str, sv: str = "Uppgifterna kunde inte sparas.") -> None:
+        super().__init__(message)
+        self.sv = sv
 
 
 @dataclass(frozen=True)
@@ -76,26 +81,45 @@ def validate_decision(
     :class:`DecisionError` naming the bad value and the allowed ones."""
     if known_departments is not None and department not in known_departments:
         allowed = ", ".join(sorted(known_departments)) or "(none configured in needs.yaml)"
-        raise DecisionError(f"unknown department {department!r}; use one of {allowed}")
+        raise DecisionError(
+            f"unknown department {department!r}; use one of {allowed}", "Okänd förvaltning."
+        )
     if data.status not in STATUSES:
-        raise DecisionError(f"unknown status {data.status!r}; use one of {', '.join(STATUSES)}")
+        raise DecisionError(
+            f"unknown status {data.status!r}; use one of {', '.join(STATUSES)}", "Välj ett beslut."
+        )
     reason = data.reason or None
     if data.status == "declined":
         if reason is None:
             raise DecisionError(
-                f"status 'declined' needs a reason; use one of {', '.join(REASONS)}"
+                f"status 'declined' needs a reason; use one of {', '.join(REASONS)}",
+                "Ange varför förvaltningen avstår.",
             )
         if reason not in REASONS:
-            raise DecisionError(f"unknown reason {reason!r}; use one of {', '.join(REASONS)}")
+            raise DecisionError(
+                f"unknown reason {reason!r}; use one of {', '.join(REASONS)}", "Okänt skäl."
+            )
     elif reason is not None:
-        raise DecisionError("a reason is only recorded with status 'declined'")
+        raise DecisionError(
+            "a reason is only recorded with status 'declined'",
+            "Ett skäl anges bara när förvaltningen avstår.",
+        )
     for name, amount in (("applied", data.applied_sek), ("granted", data.granted_sek)):
         if amount is not None and not (0 <= amount <= MAX_SEK):
-            raise DecisionError(f"the {name} amount must be between 0 and {MAX_SEK} SEK")
+            raise DecisionError(
+                f"the {name} amount must be between 0 and {MAX_SEK} SEK",
+                "Beloppet måste vara ett positivt tal i kronor.",
+            )
     if data.granted_sek is not None and data.status != "granted":
-        raise DecisionError("a granted amount is only recorded with status 'granted'")
+        raise DecisionError(
+            "a granted amount is only recorded with status 'granted'",
+            "Beviljat belopp anges bara när ansökan är beviljad.",
+        )
     if data.applied_sek is not None and data.status in ("noted", "declined"):
-        raise DecisionError(f"an applied amount does not fit status {data.status!r}")
+        raise DecisionError(
+            f"an applied amount does not fit status {data.status!r}",
+            "Sökt belopp passar inte med det beslutet.",
+        )
     return DecisionInput(
         status=data.status,
         reason=reason,
@@ -109,7 +133,7 @@ def validate_decision(
 def validate_actor(actor: str) -> str:
     actor = actor.strip()
     if not _EMAIL.match(actor) or len(actor) > 320:
-        raise DecisionError(f"{actor!r} is not an e-mail address (--by)")
+        raise DecisionError(f"{actor!r} is not an e-mail address (--by)", "Ogiltig e-postadress.")
     return actor.lower()
 
 
@@ -129,7 +153,7 @@ def record_decision(
     clean = validate_decision(data, department=department, known_departments=known_departments)
     actor = validate_actor(actor)
     if session.get(Call, call_id) is None:
-        raise DecisionError(f"no call with id {call_id}")
+        raise DecisionError(f"no call with id {call_id}", "Utlysningen finns inte.")
     previous = current_decision(session=session, call_id=call_id, department=department)
     applied = clean.applied_sek
     partners = clean.partners

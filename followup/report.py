@@ -267,12 +267,14 @@ def summary_text(report: AnnualReport) -> str:
             f"{_kr(report.granted_sek)} och {_n(report.rejected)} fick avslag."
         )
         if report.declined_reasons:
-            top_reason = report.declined_reasons[0]
-            declined = sum(r.count for r in report.declined_reasons)
-            parts.append(
-                f"I {_n(declined)} fall avstod förvaltningen; vanligaste skälet var "
-                f"{top_reason.label.lower()} ({_n(top_reason.count)})."
-            )
+            reasons = report.declined_reasons
+            declined = sum(r.count for r in reasons)
+            text = f"I {_n(declined)} fall avstod förvaltningen"
+            if len(reasons) == 1 or reasons[0].count > reasons[1].count:
+                text += (
+                    f"; vanligaste skälet var {reasons[0].label.lower()} ({_n(reasons[0].count)})"
+                )
+            parts.append(text + ".")
     else:
         parts.append("Inga beslut om utlysningarna registrerades under året.")
     if report.uptime:
@@ -292,8 +294,9 @@ def summary_text(report: AnnualReport) -> str:
 # --- rendering ---------------------------------------------------------------------------
 
 
-def render_html(report: AnnualReport, *, for_pdf: bool = False) -> str:
-    """The report as a standalone Swedish HTML page with inline SVG bar charts."""
+def render_html(report: AnnualReport, *, for_pdf: bool = False, web_links: bool = False) -> str:
+    """The report as a standalone Swedish HTML page with inline SVG bar charts
+    (``web_links``: with links to the PDF and CSV versions on the web app)."""
     from followup.charts import bar_chart_svg
 
     env = make_environment(TEMPLATES, tz=report.tz)
@@ -313,6 +316,7 @@ def render_html(report: AnnualReport, *, for_pdf: bool = False) -> str:
         report=report,
         charts=charts,
         for_pdf=for_pdf,
+        web_links=web_links,
         generated=format_date(report.generated_at, report.tz),
         sek=lambda amount: format_money(amount, "SEK") if amount is not None else "—",
     )
