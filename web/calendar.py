@@ -9,7 +9,7 @@ the calendar client updates the event instead of adding a second one.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Depends, Request
@@ -40,7 +40,8 @@ def build_calendar(*, st: WebState, name: str, calls: Sequence[Call], now: datet
     cal.add("method", "PUBLISH")
     cal.add("x-wr-calname", name)
     cal.add("x-wr-timezone", str(tz))
-    cal.add("refresh-interval", "PT12H", parameters={"VALUE": "DURATION"})
+    cal.add("refresh-interval", timedelta(hours=12), parameters={"VALUE": "DURATION"})
+    cal.add("x-published-ttl", "PT12H")
     for call in calls:
         if call.next_deadline is None:
             continue
@@ -63,7 +64,7 @@ def build_calendar(*, st: WebState, name: str, calls: Sequence[Call], now: datet
         alarm = Alarm()
         alarm.add("action", "DISPLAY")
         alarm.add("description", f"Sista ansökningsdag om en vecka: {call.title}"[:250])
-        alarm.add("trigger", "-P7D", parameters={"VALUE": "DURATION"})
+        alarm.add("trigger", timedelta(days=-7))
         event.add_component(alarm)
         cal.add_component(event)
     cal.add_missing_timezones()
