@@ -59,6 +59,10 @@ class FeedSpider(BevakaSpider):
         self.yielded = 0
         self.filtered = 0
 
+    async def start(self) -> Any:  # Scrapy >= 2.13
+        for request in self.start_requests():
+            yield request
+
     def start_requests(self):
         for url in self.source.all_urls:
             yield scrapy.Request(url, callback=self.parse, errback=self.on_fatal_error)

@@ -63,6 +63,10 @@ class ListingSpider(BevakaSpider):
         self.filtered = 0
         self._link_re = re.compile(self.opts.link_pattern, re.I) if self.opts.link_pattern else None
 
+    async def start(self) -> Any:  # Scrapy >= 2.13
+        for request in self.start_requests():
+            yield request
+
     def start_requests(self):
         for url in self.source.all_urls:
             yield scrapy.Request(

@@ -31,7 +31,10 @@ def mirror() -> Iterator[Mirror]:
 
 
 @pytest.fixture(autouse=True)
-def _frozen() -> Iterator[None]:
+def _frozen(request) -> Iterator[None]:
+    if request.node.get_closest_marker("slow"):
+        yield  # a child process: "now" is passed explicitly instead
+        return
     with freeze_time("2027-01-15 10:00:00"):
         yield
 
@@ -204,3 +207,36 @@ def test_bad_options_name_the_key(options: dict, loc: tuple) -> None:
 def test_spider_refuses_bad_options(mirror: Mirror) -> None:
     with pytest.raises(ValidationError):
         spider_for(mirror, include="not a list")
+
+
+@pytest.mark.slow  # a child process; not frozen
+def test_feed_through_scrapy(mirror: Mirror) -> None:
+    from types import SimpleNamespace
+
+    from config.loader import load_config
+    from config.schema import SourcesFile
+    from crawler.runner import inspect_source
+    from crawler.settings import BENCH_SETTINGS
+
+    entry = SourceEntry(
+        key="testfeed",
+        name="Testflöde",
+        kind="feed",
+        url=mirror.base_url + "/feed/rss.xml",
+        call_kind="news",
+        options={"include": INCLUDE, "follow_links": True, "detail": {"budget": ".budget"}},
+    )
+    config = SimpleNamespace(settings=load_config().settings, sources=SourcesFile(sources=[entry]))
+    report = inspect_source(
+        config=config,
+        key="testfeed",
+        now=datetime(2027, 1, 15, 10, 0, tzinfo=UTC),
+        settings_overrides=BENCH_SETTINGS,
+    )
+    # the detail page answering 500 costs one error but no call
+    assert (report.result.outcome, report.result.errors) == ("ok", 1)
+    calls = {c.external_id: c for c in report.calls}
+    assert sorted(calls) == ["1001", "1003", "klimat-2027"]
+    assert (calls["1001"].budget, calls["1001"].currency) == (4_000_000.0, "EUR")
+    assert calls["klimat-2027"].budget == 25_000_000.0
+    assert calls["1001"].kind == "news"
