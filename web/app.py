@@ -254,12 +254,15 @@ def create_app(
     app.add_middleware(SecurityHeadersMiddleware)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
+    from followup.web import router as followup_router
     from web import calendar, health, pages, subscription
 
     app.include_router(pages.router)
     app.include_router(subscription.router)
     app.include_router(calendar.router)
     app.include_router(health.router)
+    # The follow-up's pages (decisions, analysis, yearly report).
+    app.include_router(followup_router)
 
     @app.exception_handler(PageError)
     async def _page_error(request: Request, exc: PageError) -> Response:

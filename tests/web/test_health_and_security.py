@@ -167,3 +167,9 @@ def test_basic_auth_header_parsing():
     assert not check_basic_auth("Basic !!!", "intl", "p:w")
     assert not check_basic_auth("Bearer abc", "intl", "p:w")
     assert not check_basic_auth(None, "intl", "p:w")
+
+
+def test_follow_up_pages_are_part_of_the_app(client):
+    response = client.get("/uppfoljning/2027")
+    assert response.status_code == 200
+    assert response.headers["x-frame-options"] == "DENY"
