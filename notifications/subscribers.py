@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from email_validator import EmailNotValidError, validate_email
+from sqlalchemy import func
 from sqlmodel import Session, col, select
 
 from config.schema import NeedsFile
@@ -56,15 +57,9 @@ def check_role(role: str) -> None:
 
 
 def get_subscriber(*, session: Session, email: str) -> Subscriber | None:
-    address = email.strip()
-    found = session.exec(select(Subscriber).where(Subscriber.email == address)).first()
-    if found is None:
-        try:
-            address = normalise_email(email)
-        except SubscriberError:
-            return None
-        found = session.exec(select(Subscriber).where(Subscriber.email == address)).first()
-    return found
+    """The subscriber with this address (compared case-insensitively), or None."""
+    address = email.strip().lower()
+    return session.exec(select(Subscriber).where(func.lower(Subscriber.email) == address)).first()
 
 
 def topics_of(*, session: Session, subscriber_id: int) -> list[str]:

@@ -6,9 +6,10 @@ import re
 from datetime import timedelta
 
 import pytest
-from conftest import NOW, SMTP_PASSWORD, SMTP_USER
+from digest_smtp_server import SMTP_PASSWORD, SMTP_USER
 from sqlmodel import select
 
+from notifications.example import EXAMPLE_NOW as NOW
 from notifications.ledger import run_digest
 from notifications.tokens import read_token
 from storage.models import Call, Delivery, Subscriber, Subscription, Tag
