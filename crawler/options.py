@@ -145,3 +145,24 @@ def validate_options(kind: str, options: dict[str, Any] | None) -> _Common | Non
     if model is None:
         return None
     return model.model_validate(options or {})
+
+
+def option_errors(kind: str, options: dict[str, Any] | None) -> list[tuple[tuple[Any, ...], str]]:
+    """Every problem in one source's options as ``(key path inside options, message)``, for
+    config validation to report with file and line, e.g.
+    ``(("detail", "deadline"), "invalid XPath '//p[': Invalid expression")``. Empty when fine."""
+    from pydantic import ValidationError
+
+    try:
+        validate_options(kind, options)
+    except ValidationError as exc:
+        out = []
+        for err in exc.errors():
+            message = err.get("msg", "invalid value")
+            if err.get("type") == "extra_forbidden":
+                message = "unknown option"
+            elif err.get("type") == "missing":
+                message = "required option is missing"
+            out.append((tuple(err["loc"]), message.removeprefix("Value error, ")))
+        return out
+    return []

@@ -290,7 +290,7 @@ def test_bad_options_name_the_key(options: dict, loc: tuple) -> None:
 
 # --- the shipped source entries against their demo recordings ----------------------------
 
-GENERIC_KEYS = ["esf", "uhr", "interreg_oks", "vgr", "lansstyrelsen_vg", "skr"]
+GENERIC_KEYS = ["esf", "esf_nyheter", "uhr", "interreg_oks", "vgr", "lansstyrelsen_vg", "skr"]
 
 
 @pytest.fixture(scope="module")
@@ -326,7 +326,7 @@ def test_shipped_entry_extracts_dated_calls(shipped, key: str) -> None:
     assert (spider.errors, spider.first_error) == (0, None)
     assert len(items) >= 2
     assert all(i.title and i.url.startswith("http") and i.external_id for i in items)
-    if key == "skr":
+    if key in ("skr", "esf_nyheter"):
         assert all(i.kind == "news" and i.extra.get("published") for i in items)
     else:
         assert all(i.deadlines for i in items)
@@ -422,3 +422,14 @@ def test_layout_change_fails_the_source_through_scrapy(mirror: Mirror) -> None:
     assert report.result.outcome == "failed"
     assert "item selector 'article.call' matched nothing" in report.result.error
     assert report.calls == []
+
+
+def test_option_errors_for_config_validation() -> None:
+    from crawler.options import option_errors
+
+    assert option_errors("listing", {"item": "li"}) == []
+    assert option_errors("eu_portal", {"whatever": True}) == []
+    problems = dict(option_errors("listing", {"titel": "h2", "detail": {"deadline": "xpath://p["}}))
+    assert problems[("item",)] == "required option is missing"
+    assert problems[("titel",)] == "unknown option"
+    assert problems[("detail", "deadline")].startswith("invalid XPath '//p['")
