@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -93,7 +94,8 @@ class WebState:
     def now(self) -> datetime:
         return self.clock()
 
-    def session(self) -> Iterator[Session]:
+    def session(self) -> AbstractContextManager[Session]:
+        """A session that commits on success (storage.db.session_scope)."""
         return session_scope(self.engine)
 
     def audience_name(self, key: str | None) -> str:

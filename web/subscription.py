@@ -28,7 +28,6 @@ from notifications.subscribers import (
     SubscriberError,
     add_subscriber,
     check_keys,
-    get_subscriber,
     normalise_email,
     topics_of,
     update_subscriber,
@@ -37,6 +36,7 @@ from notifications.tokens import TokenData, TokenError, make_token, read_token
 from storage.models import Subscriber
 from web.app import PageError, WebState, check_csrf, render, web_state
 from web.mail import MailError, send_signup_link
+from web.queries import find_subscriber
 
 log = logging.getLogger("bevaka.web")
 router = APIRouter()
@@ -93,7 +93,7 @@ def _resolve(st: WebState, session: Session, token: str) -> Resolved:
     if data.purpose == "signup":
         if not data.email:
             raise _invalid()
-        subscriber = get_subscriber(session=session, email=data.email)
+        subscriber = find_subscriber(session=session, email=data.email)
         current = subscriber.token_version if subscriber else 0
         if data.version != current:
             raise _invalid()
@@ -174,7 +174,7 @@ async def signup_submit(request: Request) -> HTMLResponse:
     try:
         if len(raw) > 320 or "\n" in raw or "\r" in raw:
             raise SubscriberError("bad address")
-        email = normalise_email(raw)
+        email = normalise_email(raw).lower()
     except SubscriberError:
         return _signup_error(request, 400, "Skriv en giltig e-postadress.", raw)
     domain = email.rsplit("@", 1)[1].lower()
@@ -189,7 +189,7 @@ async def signup_submit(request: Request) -> HTMLResponse:
     if not st.signup_per_address.hit(email.lower()):
         return _signup_error(request, 429, "För många försök. Vänta en stund och försök igen.", raw)
     with st.session() as session:
-        existing = get_subscriber(session=session, email=email)
+        existing = find_subscriber(session=session, email=email)
         version = existing.token_version if existing else 0
         address = existing.email if existing else email
     token = make_token(st.secret_key, purpose="signup", version=version, email=address)

@@ -69,7 +69,7 @@ def test_sign_up_mails_a_link_on_the_public_url(client, outbox, session):
     assert response.status_code == 200
     assert "Kolla din e-post" in response.text
     [message] = outbox_messages(outbox)
-    assert message["To"] == "Anna.Berg@lidkoping.se"
+    assert message["To"] == "anna.berg@lidkoping.se"
     assert message["Subject"] == "Din länk till Bevaka"
     link = mail_link(message)
     assert link.startswith(f"{PUBLIC_URL}/prenumeration/")
@@ -429,3 +429,13 @@ def test_signing_up_again_after_unsubscribing(client, outbox, session, web_confi
     assert sub.unsubscribed_at is None and sub.active is True
     # the unsubscribe link from before is still dead
     assert client.post(f"/avregistrera/{old_unsub}").status_code == 400
+
+
+def test_address_case_does_not_make_a_second_subscriber(client, outbox, session, web_config):
+    make_subscriber(session, web_config, email="Anna.Berg@lidkoping.se", topics=["integration"])
+    path = follow_signup(client, outbox, "ANNA.berg@Lidkoping.se")
+    [message] = outbox_messages(outbox)
+    assert message["To"] == "Anna.Berg@lidkoping.se"  # the stored address
+    assert save(client, path, topics=["klimat"]).status_code == 303
+    [sub] = subscribers(session)
+    assert topics_of(session=session, subscriber_id=sub.id) == ["klimat"]
