@@ -34,6 +34,7 @@ from storage.db import make_engine, session_scope
 from web.security import (
     CSRF_COOKIE,
     CSRF_FIELD,
+    SECURITY_HEADERS,
     CsrfProtect,
     RateLimiter,
     SecurityHeadersMiddleware,
@@ -285,6 +286,19 @@ def create_app(
         if exc.status_code == 405:
             return error_page(request, 405, "Fel metod", "Sidan kan inte användas på det sättet.")
         return error_page(request, exc.status_code, "Något gick fel", "Försök igen senare.")
+
+    @app.exception_handler(Exception)
+    async def _server_error(request: Request, exc: Exception) -> Response:
+        # Runs outside the middleware stack: add the security headers here.
+        log.error("unhandled error on %s", request.url.path, exc_info=exc)
+        response = error_page(
+            request,
+            500,
+            "Något gick fel",
+            "Bevaka kunde inte visa sidan just nu. Försök igen om en stund.",
+        )
+        response.headers.update(SECURITY_HEADERS)
+        return response
 
     @app.exception_handler(RequestValidationError)
     async def _validation_error(request: Request, exc: RequestValidationError) -> Response:

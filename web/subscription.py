@@ -282,15 +282,18 @@ async def preferences_save(request: Request, token: str) -> Response:
             )
             return render(request, "preferences.html", context, status_code=400, no_store=True)
         if resolved.subscriber is None:
-            subscriber = add_subscriber(
-                session=session,
-                needs=needs,
-                email=resolved.email,
-                name=name,
-                now=st.now(),
-                department=department,
-                topics=topics,
-            )
+            try:
+                subscriber = add_subscriber(
+                    session=session,
+                    needs=needs,
+                    email=resolved.email,
+                    name=name,
+                    now=st.now(),
+                    department=department,
+                    topics=topics,
+                )
+            except SubscriberError:  # created meanwhile through another request
+                raise _invalid() from None
             subscriber.active = active
             session.add(subscriber)
         else:

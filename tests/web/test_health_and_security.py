@@ -173,3 +173,16 @@ def test_follow_up_pages_are_part_of_the_app(client):
     response = client.get("/uppfoljning/2027")
     assert response.status_code == 200
     assert response.headers["x-frame-options"] == "DENY"
+
+
+def test_database_down_gives_a_swedish_error_page_with_headers(web_config, clock):
+    engine = create_engine(
+        "postgresql+psycopg://nobody@127.0.0.1:1/none", connect_args={"connect_timeout": 2}
+    )
+    app = create_app(web_config, engine, clock=clock, environ={})
+    with TestClient(app, raise_server_exceptions=False) as client:
+        response = client.get("/")
+    assert response.status_code == 500
+    assert "Något gick fel" in response.text
+    assert response.headers["content-security-policy"] == CONTENT_SECURITY_POLICY
+    assert "psycopg" not in response.text  # no internals shown
