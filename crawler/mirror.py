@@ -169,7 +169,6 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Type", content_type)
         if etag:
             self.send_header("ETag", etag)
-            self.send_header("Cache-Control", "no-cache")
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         if body and self.command != "HEAD":
