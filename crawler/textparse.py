@@ -25,7 +25,9 @@ from zoneinfo import ZoneInfo
 STOCKHOLM = ZoneInfo("Europe/Stockholm")
 
 #: Longest input any function here looks at; the rest is ignored (keeps huge pages cheap).
-MAX_INPUT_CHARS = 2_000_000
+MAX_INPUT_CHARS = 1_000_000
+#: Longest text searched for dates (the dates of a call are near the top of its page).
+MAX_DATE_TEXT_CHARS = 200_000
 MIN_YEAR, MAX_YEAR = 1990, 2100
 
 MONTHS: dict[str, int] = {
@@ -56,7 +58,8 @@ _MONTH_DAY = re.compile(
 )
 _ISO = re.compile(
     r"(?<![\w-])(?P<y>(?:19|20|21)\d\d)-(?P<m>[01]?\d)-(?P<d>[0-3]?\d)(?![\d])"
-    r"(?:[T ](?P<hh>[01]?\d|2[0-3])[.:](?P<mi>[0-5]\d)(?::(?P<ss>[0-5]\d))?(?:\.\d+)?)?",
+    r"(?:(?:T|\s*(?:,|-|–)?\s*(?:kl\.?|klockan|at)?\s*)"
+    r"(?P<hh>[01]?\d|2[0-3])[.:](?P<mi>[0-5]\d)(?::(?P<ss>[0-5]\d))?(?:\.\d+)?(?!\d))?",
 )
 _NUMERIC = re.compile(
     r"(?<![\w.])(?P<d>[0-3]?\d)[./](?P<m>[01]?\d)[./](?P<y>(?:19|20|21)\d\d)(?!\d)" + _TIME
@@ -149,7 +152,7 @@ def parse_swedish_date(
     if not text or not isinstance(text, str):
         return None
     zone = _zone(tz)
-    for found in _scan(text[:MAX_INPUT_CHARS]):
+    for found in _scan(text[:MAX_DATE_TEXT_CHARS]):
         y = found.year or year or _year_for(found.day, found.month, now)
         if y is None:
             continue
@@ -266,7 +269,7 @@ def find_dates(
     result: dict = {"opens_at": None, "deadlines": [], "published": None, "dates": []}
     if not text or not isinstance(text, str):
         return result
-    text = text[:MAX_INPUT_CHARS]
+    text = text[:MAX_DATE_TEXT_CHARS]
     zone = _zone(tz)
     tokens = _scan(text)
     # Fill in missing years: from the next token that has one, else the previous one.
@@ -516,7 +519,7 @@ def html_to_text(markup: str | bytes | None) -> str:
     """HTML (or plain text with entities) to safe plain text: scripts, styles and comments
     dropped, block elements become paragraph breaks, list items "• ", entities unescaped
     (invalid ones are kept as text), whitespace collapsed, control and zero-width chars
-    removed. Input beyond 2 000 000 characters is ignored."""
+    removed. Input beyond 1 000 000 characters is ignored."""
     if not markup:
         return ""
     if isinstance(markup, bytes):

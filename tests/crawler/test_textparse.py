@@ -280,9 +280,9 @@ def test_html_to_text_bytes_and_broken_markup() -> None:
 
 
 def test_html_to_text_huge_input_is_bounded() -> None:
-    text = html_to_text("<p>" + "ungdom <b>kultur</b> " * 150_000 + "</p>")
+    text = html_to_text("<p>" + "ungdom <b>kultur</b> " * 55_000 + "</p><p>SLUT</p>")
     assert text.startswith("ungdom kultur")
-    assert len(text) <= 2_000_000
+    assert "SLUT" not in text  # beyond the 1 000 000 characters looked at
 
 
 def test_parser_script_nesting_does_not_leak() -> None:
@@ -351,3 +351,59 @@ def test_safe_http_url(url: str, expected: str | None) -> None:
 
 def test_safe_http_url_relative_without_base_is_refused() -> None:
     assert safe_http_url("/utlysningar/") is None
+
+
+# --- more date shapes and hostile input ---------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("2027-03-15 kl 12:00", utc(2027, 3, 15, 11, 0)),
+        ("2027-03-15T12:00", utc(2027, 3, 15, 11, 0)),
+        ("Sista ansökningsdag: 2027-03-15 12.30", utc(2027, 3, 15, 11, 30)),
+        ("\u200b15\u00a0mars\u00a02027", utc(2027, 3, 15, 22, 59, 59)),
+        ("Stänger\u202e 15 mars 2027", utc(2027, 3, 15, 22, 59, 59)),
+    ],
+)
+def test_more_date_shapes(text: str, expected: datetime) -> None:
+    assert parse_swedish_date(clean_text(text), tz=TZ) == expected
+
+
+def test_find_dates_megabyte_input_is_bounded() -> None:
+    text = "Öppnar 1 mars 2027. " * 52_000 + "Sista ansökningsdag 15 april 2027"  # 1 MB
+    found = find_dates(text, tz=TZ)
+    assert found["opens_at"] == utc(2027, 2, 28, 23)
+    assert found["deadlines"] == []  # beyond the 200 000 characters looked at
+
+
+def test_find_dates_many_yearless_dates_is_linear() -> None:
+    found = find_dates("den 1 mars, " * 20_000, tz=TZ)
+    assert found["dates"] == []
+
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+TOKENS = st.sampled_from(
+    list("0123456789 .,:-–/\n\tkrMSEKeur€abcdefghijklmnopqrstuvwxyzåäö<>&;#")
+    + ["mars", "maj", "kl.", "Stänger ", "Öppnar ", "miljoner ", "kronor", "&amp;", "<p>"]
+    + ["</p>", "<script>", "\u200b", "\u202e", "\x00", "javascript:", "http://", "2027"]
+)
+TEXT = st.lists(TOKENS, max_size=80).map("".join)
+
+
+@settings(max_examples=200, deadline=None)
+@given(TEXT)
+def test_parsers_never_raise(text: str) -> None:
+    found = find_dates(text, tz=TZ)
+    assert all(d.tzinfo is not None for d in found["dates"])
+    value, currency = parse_money(text)
+    assert (value is None) == (currency is None)
+    assert value is None or value > 0
+    out = html_to_text(text)
+    assert "\u202e" not in out and "\x00" not in out and "\u200b" not in out
+    url = safe_http_url(text, BASE)
+    assert url is None or url.startswith(("http://", "https://"))
+    parse_date_any(text, tz=TZ)
+    sitevision_id(text)
