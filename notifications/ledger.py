@@ -224,7 +224,7 @@ def run_digest(
     jobs: list[_Job] = []
     for sub in subscribers:
         with session_scope(engine) as session:
-            delivery = _get_delivery(session, sub.id, week) if recording else None
+            delivery = _get_delivery(session, sub.id, week) if mode != "preview" else None
             if delivery is not None and delivery.status in DONE:
                 report.already.append(sub.email)
                 continue

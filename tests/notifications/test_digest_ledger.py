@@ -80,6 +80,10 @@ def test_preview_and_dry_run_record_nothing(engine, session, world, make_config,
     assert (
         session.exec(select(Announcement).where(Announcement.delivery_id.is_not(None))).all() == []
     )
+    run_digest(config=config, engine=engine, now=NOW, subscriber_email="anna.berg@lidkoping.se")
+    dry = run_digest(config=config, engine=engine, now=NOW, send=False)
+    assert dry.already == ["anna.berg@lidkoping.se"]
+    assert dry.would_send == ["international@lidkoping.se"]
 
 
 def test_empty_week_sends_nothing_unless_configured(engine, session, world, make_config):

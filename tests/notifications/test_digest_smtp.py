@@ -141,8 +141,9 @@ def test_hostile_titles_are_escaped_and_never_reach_a_header(
 
 
 def test_send_twice_same_week_delivers_once(engine, session, world, smtp, make_config):
-    config = make_config(smtp)
+    config = make_config(smtp, smtp={"concurrency": 1})
     first = run_digest(config=config, engine=engine, now=NOW)
+    assert smtp.recorder.connections == 1  # both messages over one connection
     second = run_digest(config=config, engine=engine, now=NOW + timedelta(hours=5))
     assert sorted(first.sent) == [ANNA, COORD]
     assert second.sent == [] and sorted(second.already) == [ANNA, COORD]
