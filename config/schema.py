@@ -201,6 +201,65 @@ class Settings(Strict):
 SourceKind = Literal["eu_portal", "vinnova", "tillvaxtverket", "feed", "listing"]
 
 
+# Options of the code spiders (feed and listing check their own): name → accepted types.
+_NUMBER = (int, float)
+CODE_SPIDER_OPTIONS: dict[str, dict[str, tuple[type, ...]]] = {
+    "eu_portal": {
+        "programmes": (list,),
+        "statuses": (list,),
+        "types": (list,),
+        "page_size": (int,),
+        "max_pages": (int,),
+        "text": (str,),
+        "fetch_details": (bool,),
+        "detail_url": (str,),
+        "topic_url": (str,),
+        "programme_period": (str,),
+        "download_delay": _NUMBER,
+    },
+    "vinnova": {"window_days": (int,), "page_url": (str,), "download_delay": _NUMBER},
+    "tillvaxtverket": {
+        "programme": (str,),
+        "max_items": (int,),
+        "fetch_details": (bool,),
+        "download_delay": _NUMBER,
+    },
+}
+EU_STATUSES = ("open", "forthcoming", "closed")
+
+
+def check_code_spider_options(kind: str, options: Mapping[str, Any]) -> None:
+    """Refuse unknown or ill-typed options of the eu_portal, vinnova and tillvaxtverket kinds."""
+    spec = CODE_SPIDER_OPTIONS.get(kind)
+    if spec is None:
+        return
+    for name, value in options.items():
+        if name not in spec:
+            raise ValueError(
+                f"unknown option {name!r} for kind {kind}; known: {', '.join(sorted(spec))}"
+            )
+        types = spec[name]
+        if isinstance(value, bool) and bool not in types or not isinstance(value, types):
+            expected = " or ".join(t.__name__ for t in types)
+            raise ValueError(f"option {name!r} must be a {expected}, got {value!r}")
+        if isinstance(value, int | float) and not isinstance(value, bool) and value < 0:
+            raise ValueError(f"option {name!r} must not be negative")
+        if name in ("page_size", "max_pages", "window_days", "max_items") and value < 1:
+            raise ValueError(f"option {name!r} must be at least 1")
+    if kind == "eu_portal":
+        for code in options.get("programmes", []):
+            programme = PROGRAMMES.get(code) if isinstance(code, str) else None
+            if programme is None or not programme.sedia_id:
+                known = ", ".join(sorted(c for c, p in PROGRAMMES.items() if p.sedia_id))
+                raise ValueError(f"unknown EU portal programme {code!r}; known: {known}")
+        for status in options.get("statuses", []):
+            if status not in EU_STATUSES:
+                raise ValueError(f"unknown status {status!r}; use {', '.join(EU_STATUSES)}")
+        for name in ("detail_url", "topic_url"):
+            if name in options and "{identifier}" not in options[name]:
+                raise ValueError(f"option {name!r} must contain {{identifier}}")
+
+
 class SourceEntry(Strict):
     key: str = Field(pattern=KEY_PATTERN)
     name: str = Field(min_length=1)
@@ -232,6 +291,11 @@ class SourceEntry(Strict):
             if not re.match(r"^https?://[^\s/]+", item):
                 raise ValueError(f"expected http(s) URLs, got {item!r}")
         return value
+
+    @model_validator(mode="after")
+    def _kind_options(self) -> SourceEntry:
+        check_code_spider_options(self.kind, self.options)
+        return self
 
     @model_validator(mode="after")
     def _enabled_needs_url(self) -> SourceEntry:
