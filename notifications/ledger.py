@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
 from config.loader import Config
@@ -170,6 +171,8 @@ def _settle(
     """Mark one delivery done (and its announcements) in one transaction."""
     with session_scope(engine) as session:
         delivery = session.get(Delivery, job.delivery_id)
+        if delivery is None:  # the subscriber was removed meanwhile
+            return
         delivery.attempts = (delivery.attempts or 0) + attempts
         delivery.status = status
         delivery.error = error
@@ -223,49 +226,54 @@ def run_digest(
 
     jobs: list[_Job] = []
     for sub in subscribers:
-        with session_scope(engine) as session:
-            delivery = _get_delivery(session, sub.id, week) if mode != "preview" else None
-            if delivery is not None and delivery.status in DONE:
-                report.already.append(sub.email)
-                continue
-            digest = build_digest(session=session, config=config, subscriber=sub, now=now)
-            if digest is None:
-                report.empty.append(sub.email)
-                continue
-            if not recording:
-                rendered = render_digest(digest, timezone=settings.timezone)
-                if mode == "preview":
-                    message = digest_message(
-                        digest,
-                        settings=settings,
+        try:
+            with session_scope(engine) as session:
+                delivery = _get_delivery(session, sub.id, week) if mode != "preview" else None
+                if delivery is not None and delivery.status in DONE:
+                    report.already.append(sub.email)
+                    continue
+                digest = build_digest(session=session, config=config, subscriber=sub, now=now)
+                if digest is None:
+                    report.empty.append(sub.email)
+                    continue
+                if not recording:
+                    rendered = render_digest(digest, timezone=settings.timezone)
+                    if mode == "preview":
+                        message = digest_message(
+                            digest,
+                            settings=settings,
+                            message_id=new_message_id(settings, week=week, subscriber_id=sub.id),
+                            rendered=rendered,
+                        )
+                        stem = _file_stem(week, sub.email)
+                        eml = write_outbox(preview_dir, message, stem=stem)
+                        txt = eml.with_suffix(".txt")
+                        txt.write_text(rendered.text, encoding="utf-8")
+                        report.files.extend([eml, eml.with_suffix(".html"), txt])
+                        report.previewed.append(sub.email)
+                    else:
+                        report.would_send.append(sub.email)
+                    continue
+                if delivery is None:
+                    delivery = Delivery(
+                        subscriber_id=sub.id,
+                        kind="digest",
+                        week=week,
+                        status="pending",
                         message_id=new_message_id(settings, week=week, subscriber_id=sub.id),
-                        rendered=rendered,
+                        created_at=now,
                     )
-                    stem = _file_stem(week, sub.email)
-                    eml = write_outbox(preview_dir, message, stem=stem)
-                    txt = eml.with_suffix(".txt")
-                    txt.write_text(rendered.text, encoding="utf-8")
-                    report.files.extend([eml, eml.with_suffix(".html"), txt])
-                    report.previewed.append(sub.email)
-                else:
-                    report.would_send.append(sub.email)
-                continue
-            if delivery is None:
-                delivery = Delivery(
-                    subscriber_id=sub.id,
-                    kind="digest",
-                    week=week,
-                    status="pending",
-                    message_id=new_message_id(settings, week=week, subscriber_id=sub.id),
-                    created_at=now,
-                )
-            delivery.subject = header_safe(digest.subject, 180)
-            delivery.call_ids = digest.call_ids
-            session.add(delivery)
-            session.flush()
-            message = digest_message(digest, settings=settings, message_id=delivery.message_id)
-            jobs.append(_Job(delivery.id, digest, message))
-        # the pending row (with its Message-ID) is committed here, before any sending
+                delivery.subject = header_safe(digest.subject, 180)
+                delivery.call_ids = digest.call_ids
+                session.add(delivery)
+                session.flush()
+                message = digest_message(digest, settings=settings, message_id=delivery.message_id)
+                jobs.append(_Job(delivery.id, digest, message))
+            # the pending row (with its Message-ID) is committed here, before any sending
+        except IntegrityError:
+            # another run created this week's row for this subscriber first: it sends it
+            jobs = [j for j in jobs if j.digest.subscriber.id != sub.id]
+            report.already.append(sub.email)
 
     if mode == "outbox":
         outbox = Path(settings.digest.outbox_dir)

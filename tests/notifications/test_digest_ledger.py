@@ -177,3 +177,34 @@ def test_subscriber_repository_validates(session):
     assert remove_subscriber(session=session, email=sub.email)
     assert list_subscribers(session=session) == []
     assert not remove_subscriber(session=session, email=sub.email)
+
+
+def test_a_concurrent_run_that_claimed_the_week_first_wins(engine, session, world, make_config):
+    """Another run inserts Anna's row for the week while this one builds her digest."""
+    from storage.db import session_scope
+
+    def other_run_claims(session_, config_, subscriber, now):
+        if subscriber.email == "anna.berg@lidkoping.se":
+            with session_scope(engine) as other:
+                other.add(
+                    Delivery(
+                        subscriber_id=subscriber.id,
+                        week="2026-W48",
+                        status="pending",
+                        message_id="<other-run@lidkoping.se>",
+                        created_at=now,
+                    )
+                )
+        return None
+
+    digest_module.EXTRA_SECTIONS.append(other_run_claims)
+    try:
+        report = run_digest(config=make_config(), engine=engine, now=NOW)
+    finally:
+        digest_module.EXTRA_SECTIONS.remove(other_run_claims)
+    assert report.already == ["anna.berg@lidkoping.se"]
+    assert report.written == ["international@lidkoping.se"]
+    session.expire_all()
+    rows = {d.subscriber_id: d for d in session.exec(select(Delivery)).all()}
+    assert rows[world["anna"]].message_id == "<other-run@lidkoping.se>"
+    assert rows[world["anna"]].status == "pending"
