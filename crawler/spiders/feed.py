@@ -103,6 +103,9 @@ class FeedSpider(BevakaSpider):
                     callback=self.parse_detail,
                     errback=self.detail_failed,
                     cb_kwargs={"item": item},
+                    # items are deduplicated by external id; two items sharing a page
+                    # must both get their detail, not be dropped by Scrapy's dupefilter
+                    dont_filter=True,
                 )
             else:
                 yield item
