@@ -16,6 +16,8 @@ from web.queries import CallFilters, distinct_values, overview_calls
 
 router = APIRouter(dependencies=[Depends(require_basic_auth)])
 
+# At most this many calls on one overview page.
+OVERVIEW_LIMIT = 500
 # The deadline windows offered on the overview, in days.
 WINDOWS = (7, 14, 30, 60, 90, 180)
 
@@ -63,7 +65,7 @@ def overview(
             source=_choice(kalla, sources),
             within_days=within,
         )
-        calls = overview_calls(session=session, filters=filters, now=now)
+        calls = overview_calls(session=session, filters=filters, now=now, limit=OVERVIEW_LIMIT)
         tags = tags_for(session=session, call_ids=[c.id for c in calls])
     return render(
         request,
@@ -78,6 +80,7 @@ def overview(
             "programmes": programmes,
             "sources": sources,
             "windows": WINDOWS,
+            "limit": OVERVIEW_LIMIT,
             "filtered": any(
                 (filters.department, filters.topic, filters.programme, filters.source, within)
             ),

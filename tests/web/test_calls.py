@@ -66,6 +66,9 @@ def test_filter_form_offers_configured_and_stored_choices(client, seeded):
     assert '<option value="klimat">Klimat och miljö</option>' in html
     assert '<option value="LIFE">LIFE</option>' in html
     assert '<label for="forvaltning">Förvaltning</label>' in html
+    # the chosen förvaltning's calendar
+    assert 'href="/kalender/forvaltning/utbildning.ics"' in html
+    assert "/kalender/forvaltning/" not in client.get("/").text
 
 
 def test_call_page_shows_data_history_tags_reasons_and_mentions(client, seeded):
@@ -167,3 +170,12 @@ def test_missing_secret_key_refuses_to_start(web_config, engine):
     config = type(web_config)(web_config.directory, settings, web_config.sources, web_config.needs)
     with pytest.raises(WebConfigError, match="BEVAKA_SECRET_KEY"):
         create_app(config, engine)
+
+
+def test_overview_says_when_it_shows_only_the_first_calls(client, seeded, monkeypatch):
+    import web.pages
+
+    monkeypatch.setattr(web.pages, "OVERVIEW_LIMIT", 2)
+    html = client.get("/").text
+    assert titles(html) == ["Skolutveckling i Europa", "Klimatanpassning i kommuner"]
+    assert "(de 2 första; filtrera för att se fler)" in html
