@@ -157,7 +157,7 @@ def subscribers_list(
             escape(v.department or "—"),
             escape(", ".join(v.topics) or "—"),
             v.role,
-            "active" if v.active else "paused",
+            "active" if v.active else ("unsubscribed" if v.unsubscribed else "paused"),
         )
     console.print(table)
     console.print(f"{len(views)} subscriber(s)")

@@ -148,6 +148,8 @@ def update_subscriber(
         subscriber.department = dept
     if active is not None:
         subscriber.active = active
+        if active:  # resuming also undoes an unsubscribe made through the web page
+            subscriber.unsubscribed_at = None
     session.add(subscriber)
     if topics is not None:
         _set_topics(session=session, subscriber_id=subscriber.id, topics=topics)
@@ -196,6 +198,7 @@ class SubscriberView:
     role: str
     active: bool
     token_version: int
+    unsubscribed: bool = False
 
     @property
     def is_coordinator(self) -> bool:
@@ -227,4 +230,5 @@ def view(*, session: Session, subscriber: Subscriber) -> SubscriberView:
         role=subscriber.role,
         active=bool(subscriber.active) and subscriber.unsubscribed_at is None,
         token_version=subscriber.token_version,
+        unsubscribed=subscriber.unsubscribed_at is not None,
     )
