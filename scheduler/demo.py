@@ -22,14 +22,6 @@ from storage.models import Call, CallLink, Subscriber, Subscription, Tag, utcnow
 # morning so that it shows the same open calls whatever today's date is.
 DEMO_AS_OF = datetime(2026, 11, 30, 7, 0, tzinfo=ZoneInfo("Europe/Stockholm"))
 
-# Politeness is for real sites; the local mirror needs none.
-DEMO_CRAWL_OVERRIDES = {
-    "ROBOTSTXT_OBEY": False,
-    "DOWNLOAD_DELAY": 0,
-    "AUTOTHROTTLE_ENABLED": False,
-    "HTTPCACHE_ENABLED": False,
-}
-
 DEMO_SUBSCRIBERS = [
     (
         "internationell.samordnare@lidkoping.se",
@@ -124,6 +116,9 @@ def run_demo(
     base: Config, directory: Path, *, now: datetime = DEMO_AS_OF, progress=None
 ) -> DemoResult:
     from crawler.mirror import Mirror
+    from crawler.settings import (
+        BENCH_SETTINGS,  # politeness is for real sites, not the local mirror
+    )
 
     directory = directory.resolve()
     if directory.exists():
@@ -138,7 +133,7 @@ def run_demo(
             with Session(engine) as session:
                 seed_subscribers(session, config)
             stages = run_once(
-                config, engine, now, settings_overrides=DEMO_CRAWL_OVERRIDES, progress=progress
+                config, engine, now, settings_overrides=BENCH_SETTINGS, progress=progress
             )
             with Session(engine) as session:
                 calls = session.exec(select(func.count()).select_from(Call)).one()

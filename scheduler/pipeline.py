@@ -75,9 +75,9 @@ def crawl_stage(
     progress: Any = None,
     run_id: str | None = None,
 ) -> StageResult:
-    from crawler.runner import crawl_sources
-
     def run():
+        from crawler.runner import crawl_sources
+
         results = crawl_sources(
             config=config,
             keys=keys,
@@ -89,7 +89,7 @@ def crawl_stage(
         failed = [r.source for r in results if r.outcome == "failed"]
         summary = {
             "sources": len(results),
-            "ok": sum(1 for r in results if r.outcome == "ok"),
+            "sources_ok": sum(1 for r in results if r.outcome == "ok"),
             "empty": sum(1 for r in results if r.outcome == "empty"),
             "failed": len(failed),
             "new": sum(r.new for r in results),
@@ -108,18 +108,19 @@ def match_stage(
     all_calls: bool = False,
     run_id: str | None = None,
 ) -> StageResult:
-    from matching.service import run_match
-    from storage.repo import refresh_statuses
-
     def run():
+        from matching.service import run_match
+        from storage.repo import refresh_statuses
+
         with session_scope(engine) as session:
             closed = refresh_statuses(session=session, now=now)
             report = run_match(session=session, needs=config.needs, now=now, all_calls=all_calls)
         return {
             "status_changes": len(closed),
-            "calls_matched": report.calls_matched,
-            "tags_added": report.tags_added,
-            "tags_removed": report.tags_removed,
+            "calls_matched": report.checked,
+            "tagged": report.tagged,
+            "tags_added": report.added,
+            "tags_removed": report.removed,
         }
 
     return _guard("match", run, run_id)
@@ -128,9 +129,9 @@ def match_stage(
 def digest_stage(
     config: Config, engine: Engine, now: datetime, *, send: bool = True, run_id: str | None = None
 ) -> StageResult:
-    from notifications.digest import run_digest
-
     def run():
+        from notifications.ledger import run_digest
+
         report = run_digest(config=config, engine=engine, now=now, send=send)
         summary = {
             "sent": len(report.sent),
@@ -148,9 +149,9 @@ def digest_stage(
 def health_stage(
     config: Config, engine: Engine, now: datetime, *, run_id: str | None = None
 ) -> StageResult:
-    from scheduler.alerts import send_health_alerts
-
     def run():
+        from scheduler.alerts import send_health_alerts
+
         sent = send_health_alerts(config=config, engine=engine, now=now)
         return {"alerts": len(sent)}
 
