@@ -147,6 +147,23 @@ def validate_options(kind: str, options: dict[str, Any] | None) -> _Common | Non
     return model.model_validate(options or {})
 
 
+class OptionsError(ValueError):
+    """A source's options do not validate (raised by :func:`checked_options`)."""
+
+
+def checked_options(kind: str, options: dict[str, Any] | None, *, source: str) -> Any:
+    """:func:`validate_options` for a spider: raises :class:`OptionsError` with one readable
+    line per problem ("source 'esf': options.detail.dedline: unknown option")."""
+    problems = option_errors(kind, options)
+    if problems:
+        lines = [
+            f"source {source!r}: options." + ".".join(str(p) for p in loc) + f": {message}"
+            for loc, message in problems
+        ]
+        raise OptionsError("\n".join(lines))
+    return validate_options(kind, options)
+
+
 def option_errors(kind: str, options: dict[str, Any] | None) -> list[tuple[tuple[Any, ...], str]]:
     """Every problem in one source's options as ``(key path inside options, message)``, for
     config validation to report with file and line, e.g.

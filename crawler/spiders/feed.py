@@ -34,7 +34,7 @@ from scrapy.http import Response, TextResponse
 from crawler import textparse
 from crawler.extract import detail_fields, keep, links_in, stable_id
 from crawler.items import CallItem
-from crawler.options import FeedOptions, validate_options
+from crawler.options import FeedOptions, checked_options
 from crawler.spiders.base import BevakaSpider
 from crawler.spiders.listing import apply_detail
 
@@ -54,7 +54,7 @@ class FeedSpider(BevakaSpider):
 
     def __init__(self, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)
-        self.opts: FeedOptions = validate_options("feed", self.options)  # type: ignore[assignment]
+        self.opts: FeedOptions = checked_options("feed", self.options, source=self.source_key)
         self.seen_ids: set[str] = set()
         self.yielded = 0
         self.filtered = 0

@@ -43,7 +43,7 @@ from crawler.extract import (
     title_id,
 )
 from crawler.items import CallItem
-from crawler.options import ListingOptions, validate_options
+from crawler.options import ListingOptions, checked_options
 from crawler.spiders.base import BevakaSpider
 
 SELECTOR_MISSES = "bevaka/selector_misses"
@@ -57,7 +57,7 @@ class ListingSpider(BevakaSpider):
 
     def __init__(self, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)
-        self.opts: ListingOptions = validate_options("listing", self.options)  # type: ignore[assignment]
+        self.opts: ListingOptions = checked_options("listing", self.options, source=self.source_key)
         self.seen_ids: set[str] = set()
         self.yielded = 0
         self.filtered = 0

@@ -13,7 +13,7 @@ from pydantic import ValidationError
 
 from config.schema import SourceEntry
 from crawler.mirror import Mirror
-from crawler.options import FeedOptions, validate_options
+from crawler.options import FeedOptions, OptionsError, validate_options
 from crawler.spiders.feed import FeedSpider
 
 FILES = Path(__file__).resolve().parent.parent / "files"
@@ -205,8 +205,10 @@ def test_bad_options_name_the_key(options: dict, loc: tuple) -> None:
 
 
 def test_spider_refuses_bad_options(mirror: Mirror) -> None:
-    with pytest.raises(ValidationError):
-        spider_for(mirror, include="not a list")
+    with pytest.raises(
+        OptionsError, match=r"source 'testfeed': options\.detail\.dedline: unknown option"
+    ):
+        spider_for(mirror, detail={"dedline": ".x"})
 
 
 @pytest.mark.slow  # a child process; not frozen
