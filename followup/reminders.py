@@ -18,8 +18,9 @@ from zoneinfo import ZoneInfo
 from sqlmodel import Session, col, select
 
 from config.loader import Config
+from followup.analysis import latest_analysis
 from followup.decisions import REMINDER_STATUSES, STATUSES, current_decisions
-from notifications.formatting import days_left, days_left_text
+from notifications.formatting import days_left
 from storage.models import Announcement, Call
 
 REASON_PREFIX = "reminder:"
@@ -162,8 +163,11 @@ def reminder_section(session: Session, config: Config, subscriber: Any, now: dat
         "ansökningsdag närmar sig.",
     )
     for r in due:
-        left = days_left_text(r.deadline, now, tz)
-        notes = [f"{names.get(r.department, r.department)}: {STATUSES[r.status].lower()} — {left}."]
+        notes = [f"{names.get(r.department, r.department)}: {STATUSES[r.status].lower()}."]
+        if r.status == "pursuing" and not latest_analysis(
+            session=session, call_id=r.call_id, department=r.department
+        ):
+            notes.append("Nytto- och riskanalysen är inte ifylld ännu.")
         link = decision_url(config, subscriber, r.call_id)
         if link:
             notes.append(f"Uppdatera beslutet: {link}")

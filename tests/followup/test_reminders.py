@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import email
+import email.policy
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
 from followup_seed import add_call, decide
+from sqlmodel import select
 
 from followup.reminders import Candidate, due_reminders, reminder_section
 from storage.models import Announcement, Subscriber
@@ -125,10 +128,11 @@ def test_section_for_the_representatives_department(session, followup_config, pe
     assert section.title == "Påminnelser"
     assert [e.call_id for e in section.entries] == [soon]
     assert section.announcements == [(soon, "reminder:14")]
-    assert any(
-        "Utbildningsförvaltningen: går vidare — 10 dagar kvar" in n
-        for n in section.entries[0].notes
+    assert section.entries[0].notes[:2] == (
+        "Utbildningsförvaltningen: går vidare.",
+        "Nytto- och riskanalysen är inte ifylld ännu.",
     )
+    assert section.entries[0].days_left == 10
     # Another förvaltning's representative gets nothing.
     assert reminder_section(session, followup_config, _view(session, other), NOW) is None
 
@@ -152,3 +156,50 @@ def test_install_registers_once():
     install()
     install()
     assert EXTRA_SECTIONS.count(reminder_section) == 1
+
+
+def test_reminders_reach_the_sent_digest_once_per_threshold(
+    bevaka, session, followup_config_dir, tmp_path
+):
+    """End to end through the real CLI: `bevaka digest --send` (outbox, no SMTP host) shows
+    the reminder, the ledger records reminder:14, the next week repeats nothing, and the
+    3-day reminder comes in the week of the deadline."""
+    rep = Subscriber(email="rep@lidkoping.se", name="Rep", department="utbildning", created_at=NOW)
+    session.add(rep)
+    deadline = datetime(2026, 12, 3, 16, tzinfo=UTC)  # Thursday 17:00 in Stockholm
+    call = add_call(
+        session,
+        "rem",
+        seen=NOW - timedelta(days=40),
+        deadline=deadline,
+        tags=("utbildning",),
+        title="Skolutveckling i Europa",
+    )
+    decide(session, call, "utbildning", NOW - timedelta(days=20), "pursuing")
+    session.commit()
+    outbox = tmp_path / "var" / "outbox"
+
+    def send(day: str) -> str:
+        before = set(outbox.rglob("*.eml")) if outbox.exists() else set()
+        bevaka("digest", "--send", "--as-of", day, check=True)
+        new = sorted(set(outbox.rglob("*.eml")) - before)
+        assert len(new) <= 1
+        if not new:
+            return ""
+        message = email.message_from_bytes(new[0].read_bytes(), policy=email.policy.default)
+        return message.get_body(("plain",)).get_content()
+
+    def told():
+        session.expire_all()
+        rows = session.exec(select(Announcement).where(Announcement.call_id == call)).all()
+        return sorted(a.reason for a in rows if a.reason.startswith("reminder:"))
+
+    first = send("2026-11-23")  # 10 days left: the 14-day reminder
+    assert "Påminnelser" in first
+    assert told() == ["reminder:14"]
+    second = send("2026-11-26")  # same ISO week: the ledger sends nothing twice
+    assert "Påminnelser" not in second
+    assert told() == ["reminder:14"]
+    third = send("2026-12-01")  # 2 days left: the 3-day reminder
+    assert "Påminnelser" in third
+    assert told() == ["reminder:14", "reminder:3"]
