@@ -84,7 +84,9 @@ def test_call_page_shows_data_history_tags_reasons_and_mentions(client, seeded):
     assert "20 maj 2027 kl. 18.00" in history and "3 juni 2027 kl. 18.00" in history
     # tags with why they matched
     assert "Klimat och miljö" in html and "Samhällsbyggnadsförvaltningen" in html
-    assert "behovet <strong>Klimat</strong>" in html and "i titeln" in html
+    assert (
+        "behovet <strong>Klimat</strong>: ”klimat*” (hittade ”Klimatanpassning”) i titeln" in html
+    )
     # the news item that mentions it
     assert "Även omnämnd av" in html
     assert f'href="/utlysning/{seeded["news"].id}"' in html

@@ -112,7 +112,14 @@ def add_call(
                 kind=kind,
                 score=4.5,
                 reasons=[
-                    {"need": "Klimat", "term": "klimat", "field": "title", "snippet": title[:60]}
+                    {
+                        "need": "Klimat",
+                        "term": "klimat*",
+                        "field": "title",
+                        "match": "Klimatanpassning",
+                        "snippet": title[:60],
+                        "weight": 3.0,
+                    }
                 ],
                 created_at=now,
             )
