@@ -106,6 +106,7 @@ def test_header_safe_strips_breaks_and_controls():
     long = header_safe("x" * 500, max_length=50)
     assert len(long) == 50 and long.endswith("…")
     assert header_safe(None) == ""
+    assert header_safe("4\u00a0000\u00a0€\n") == "4\u00a0000\u00a0€"  # no-break spaces stay
 
 
 def test_environment_autoescapes_and_has_filters(tmp_path):
