@@ -40,12 +40,15 @@ class Recorder:
     ``budget``: accept this many messages in total, then close the connection on DATA.
     ``drop_every``: close each connection after it has carried this many messages.
     ``reject``: recipient → SMTP reply (e.g. ``"550 5.1.1 User unknown"``).
+    ``greylist``: recipients answered ``451`` once (then accepted).
     """
 
     received: list[Received] = field(default_factory=list)
     budget: int | None = None
     drop_every: int | None = None
     reject: dict[str, str] = field(default_factory=dict)
+    greylist: set[str] = field(default_factory=set)  # answer 451 the first time
+    greylisted: list[str] = field(default_factory=list)
     connections: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -60,6 +63,10 @@ class Recorder:
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
         if address in self.reject:
             return self.reject[address]
+        if address in self.greylist:
+            self.greylist.discard(address)
+            self.greylisted.append(address)
+            return "451 4.7.1 Greylisted, try again later"
         envelope.rcpt_tos.append(address)
         return "250 OK"
 

@@ -250,3 +250,47 @@ def test_next_week_tells_new_calls_once_and_the_next_threshold(
         config=config, engine=engine, now=NOW + timedelta(days=14), subscriber_email=ANNA
     )
     assert report.empty == [ANNA] and len(smtp.recorder.to(ANNA)) == 2
+
+
+def test_temporary_4xx_is_retried_with_send_messages(smtp, make_config):
+    from notifications.render import build_message
+    from notifications.sender import send_messages
+
+    settings = make_config(smtp).settings
+    smtp.recorder.greylist = {"a@lidkoping.se", "b@lidkoping.se"}
+    messages = [
+        build_message(
+            settings=settings,
+            to_name=None,
+            to_email=address,
+            subject="Källa misslyckas",
+            text="hej\n",
+            html=None,
+            message_id=f"<{i}@lidkoping.se>",
+            date=NOW,
+        )
+        for i, address in enumerate(["a@lidkoping.se", "b@lidkoping.se", "c@lidkoping.se"])
+    ]
+    results = send_messages(settings.smtp, messages)
+    assert [(r.ok, r.attempts) for r in results] == [(True, 2), (True, 2), (True, 1)]
+    assert sorted(smtp.recorder.greylisted) == ["a@lidkoping.se", "b@lidkoping.se"]
+    assert sorted(r.rcpt_tos[0] for r in smtp.recorder.received) == [
+        "a@lidkoping.se",
+        "b@lidkoping.se",
+        "c@lidkoping.se",
+    ]
+    # out of attempts: stays a temporary failure, reported, not raised
+    smtp.recorder.greylist = {"d@lidkoping.se"}
+    one = settings.smtp.model_copy(update={"max_attempts": 1})
+    retry = build_message(
+        settings=settings,
+        to_name=None,
+        to_email="d@lidkoping.se",
+        subject="x",
+        text="x\n",
+        html=None,
+        message_id="<d@lidkoping.se>",
+        date=NOW,
+    )
+    [result] = send_messages(one, [retry])
+    assert not result.ok and not result.permanent and result.code == 451
