@@ -148,7 +148,6 @@ def render(
         "audience_name": st.audience_name,
         "source_name": st.source_name,
         "programme_name": st.programme_name,
-        "show_overview": True,
     }
     data.update(context or {})
     response = st.templates.TemplateResponse(request, template, data, status_code=status_code)
