@@ -364,10 +364,10 @@ def test_skr_news_names_eu_topics(shipped) -> None:
     items, _ = crawl_shipped(shipped, "skr")
     # page 2 is followed; the non-EU items are filtered out by the include words
     assert [i.external_id for i in items] == ["9101", "9102", "9090"]
-    assert "ERASMUS-EDU-2027-PI-ALL-INNO" in by_title(items, "EU-medel för innovation").summary
+    assert "ERASMUS-EDU-2027-PEX-COVE" in by_title(items, "EU-medel för yrkesutbildningen").summary
     assert by_title(items, "Webbinarium").extra["links"] == [
         "https://ec.europa.eu/info/funding-tenders/opportunities/portal/screen/opportunities/"
-        "topic-details/CERV-2027-CITIZENS-CIV"
+        "topic-details/CERV-2027-CITIZENS-TOWN-TT"
     ]
 
 
