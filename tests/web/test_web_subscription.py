@@ -439,3 +439,31 @@ def test_address_case_does_not_make_a_second_subscriber(client, outbox, session,
     assert save(client, path, topics=["klimat"]).status_code == 303
     [sub] = subscribers(session)
     assert topics_of(session=session, subscriber_id=sub.id) == ["klimat"]
+
+
+def test_the_links_in_a_real_digest_work(client, session, seeded, web_config, clock):
+    """The digest's "Ändra din prenumeration" link and its List-Unsubscribe one-click URL."""
+    from notifications.digest import build_digest
+    from notifications.render import digest_message
+
+    sub = make_subscriber(session, web_config, department="utbildning", topics=["klimat"])
+    digest = build_digest(session=session, config=web_config, subscriber=sub, now=clock.now)
+    message = digest_message(digest, settings=web_config.settings, message_id="<t@example.se>")
+    assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    unsubscribe = message["List-Unsubscribe"].strip("<>")
+    assert unsubscribe.startswith(f"{PUBLIC_URL}/avregistrera/")
+    text = message.get_body(preferencelist=("plain",)).get_content()
+    prefs = next(w for w in text.split() if w.startswith(f"{PUBLIC_URL}/prenumeration/"))
+
+    page = client.get(path_of(prefs))
+    assert page.status_code == 200 and "anna.berg@lidkoping.se" in page.text
+    with TestClient(client.app) as mail_client:  # what the mail client does
+        done = mail_client.post(
+            path_of(unsubscribe),
+            content="List-Unsubscribe=One-Click",
+            headers={"content-type": "application/x-www-form-urlencoded"},
+        )
+    assert done.status_code == 200 and "Du är avregistrerad" in done.text
+    session.expire_all()
+    assert session.get(Subscriber, sub.id).unsubscribed_at is not None
+    assert client.get(path_of(prefs)).status_code == 400
