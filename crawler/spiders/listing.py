@@ -17,9 +17,10 @@ Options (validated by :class:`crawler.options.ListingOptions`)::
       language: sv
 
 A layout change shows: when the ``item`` selector matches nothing on the first page (and
-``empty_text`` does not match), the spider logs an error, adds 1 to the crawler stat
-``bevaka/selector_misses`` and records a fatal error, so the source's CrawlRun is ``failed``
-with the message "item selector ... matched nothing".
+``empty_text`` does not match), or none of the items has a title, the spider logs an error,
+adds 1 to the crawler stat ``bevaka/selector_misses`` and records a fatal error, so the
+source's CrawlRun is ``failed`` with the message "item selector ... matched nothing" (or
+"none of the N items ... has a title"). On a later page the same is a non-fatal error.
 """
 
 from __future__ import annotations
@@ -61,6 +62,7 @@ class ListingSpider(BevakaSpider):
         self.seen_ids: set[str] = set()
         self.yielded = 0
         self.filtered = 0
+        self.untitled = 0
         self._link_re = re.compile(self.opts.link_pattern, re.I) if self.opts.link_pattern else None
 
     async def start(self) -> Any:  # Scrapy >= 2.13
@@ -105,6 +107,7 @@ class ListingSpider(BevakaSpider):
             else:
                 self.selector_miss(response, page)
             return
+        untitled_before = self.untitled
         for node in nodes:
             if self.yielded >= self.opts.max_items:
                 break
@@ -123,6 +126,14 @@ class ListingSpider(BevakaSpider):
                 )
             else:
                 yield item
+        if self.untitled - untitled_before == len(nodes):
+            message = (
+                f"none of the {len(nodes)} items on {response.url} has a title "
+                f"(title selector {self.opts.title or '(default)'!r}; has the layout changed?)"
+            )
+            self._stat(SELECTOR_MISSES)
+            self.logger.error(message)
+            self.note_error(message, fatal=page == 1)
         if (
             self.opts.next_page
             and page < self.opts.max_pages
@@ -166,6 +177,7 @@ class ListingSpider(BevakaSpider):
             title = self._default_title(node)
         title = textparse.clean_text(title, multiline=False) if title else ""
         if not title:
+            self.untitled += 1
             self._stat(FIELD_MISSES.format(field="title"))
             self.logger.warning("an item on %s has no title; skipped", response.url)
             return None

@@ -433,3 +433,11 @@ def test_option_errors_for_config_validation() -> None:
     assert problems[("item",)] == "required option is missing"
     assert problems[("titel",)] == "unknown option"
     assert problems[("detail", "deadline")].startswith("invalid XPath '//p['")
+
+
+def test_title_selector_missing_everywhere_is_a_selector_miss(mirror: Mirror) -> None:
+    spider = spider_for(mirror, **{**BASIC, "title": "h5.rubrik"})
+    assert drive(spider).items == []
+    assert spider.crawler.stats.get_value(SELECTOR_MISSES) == 2  # both pages
+    assert spider.fatal is True
+    assert "none of the 5 items" in spider.first_error
