@@ -99,13 +99,21 @@ def add_call(
     return call.id
 
 
-def decide(session, call_id: int, department: str, when: datetime, status: str, **kw) -> None:
+def decide(
+    session,
+    call_id: int,
+    department: str,
+    when: datetime,
+    status: str,
+    actor: str = "anna.andersson@lidkoping.se",
+    **kw,
+) -> None:
     record_decision(
         session=session,
         call_id=call_id,
         department=department,
         data=DecisionInput(status=status, **kw),
-        actor=kw.pop("actor", "anna.andersson@lidkoping.se"),
+        actor=actor,
         now=when,
     )
 
