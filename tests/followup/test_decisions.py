@@ -6,6 +6,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from followup_seed import add_call
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sqlmodel import select
 
 from followup.decisions import (
@@ -16,6 +18,7 @@ from followup.decisions import (
     current_decision,
     current_decisions,
     decision_history,
+    latest_per_pair,
     record_decision,
     validate_decision,
 )
@@ -188,3 +191,37 @@ def test_parse_sek(text, value):
 def test_parse_sek_refuses(text):
     with pytest.raises(DecisionError):
         parse_sek(text)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.integers(1, 3),
+            st.sampled_from(["utbildning", "social"]),
+            st.sampled_from(list(STATUSES)),
+            st.integers(0, 5),
+        ),
+        max_size=25,
+    )
+)
+def test_latest_per_pair_is_the_last_appended(events):
+    """Whatever the order rows are read in, the current decision of a pair is the row with
+    the latest time, and among equal times the one appended last (highest id)."""
+    rows = [
+        Decision(
+            id=i + 1,
+            call_id=call,
+            department=dept,
+            status=status,
+            actor="a@lidkoping.se",
+            created_at=T0 + timedelta(days=day),
+        )
+        for i, (call, dept, status, day) in enumerate(events)
+    ]
+    expected = {}
+    for row in sorted(rows, key=lambda r: (r.created_at, r.id)):
+        expected[(row.call_id, row.department)] = row.id
+    for order in (rows, list(reversed(rows))):
+        got = {k: v.id for k, v in latest_per_pair(order).items()}
+        assert got == expected
