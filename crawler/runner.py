@@ -169,7 +169,11 @@ def _run_child(entry: Any, settings: dict[str, Any], timeout: float) -> tuple[di
 
 
 def _timeout(settings: dict[str, Any]) -> float:
-    return float(settings.get("CLOSESPIDER_TIMEOUT") or 900) + KILL_GRACE_SECONDS
+    """When a child is killed: CLOSESPIDER_TIMEOUT (Scrapy's own, graceful, limit; it cannot
+    interrupt a download that hangs) plus a grace (setting BEVAKA_KILL_GRACE_SECONDS)."""
+    grace = settings.get("BEVAKA_KILL_GRACE_SECONDS")
+    grace = KILL_GRACE_SECONDS if grace is None else float(grace)
+    return float(settings.get("CLOSESPIDER_TIMEOUT") or 900) + grace
 
 
 def _finish_dead_run(engine, run_id: int, error: str, now: datetime) -> None:

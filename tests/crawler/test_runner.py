@@ -197,3 +197,31 @@ def test_check_source_raises_with_the_report_when_the_source_fails(tmp_path):
         )
     assert info.value.report.result.outcome == "failed"
     assert "while parsing" in info.value.report.result.error
+
+
+def test_stuck_source_is_killed_and_recorded_as_failed(tmp_path, db_url, session):
+    recordings = tmp_path / "rec"
+    (recordings / "vinnova").mkdir(parents=True)
+    (recordings / "vinnova" / "x.json").write_text("[]")
+    (recordings / "vinnova" / "routes.yaml").write_text(
+        "entry: /vinnova/x/{since}\nroutes:\n  - {path: /vinnova/x/*, file: x.json, hang: true}\n"
+    )
+    with Mirror(recordings) as mirror:
+        (result,) = crawl_sources(
+            config=mirrored_config(mirror),
+            keys=["vinnova"],
+            database_url=db_url,
+            now=NOW,
+            # the download never times out by itself; the whole source's limit applies
+            settings_overrides={
+                **TEST_SETTINGS,
+                "DOWNLOAD_TIMEOUT": 120,
+                "CLOSESPIDER_TIMEOUT": 1,
+                "BEVAKA_KILL_GRACE_SECONDS": 1,
+            },
+        )
+    assert result.outcome == "failed"
+    assert result.error == "timed out after 2 s (crawl process killed)"
+    (run,) = _runs(session, "vinnova")
+    assert (run.outcome, run.error, run.errors) == ("failed", result.error, 1)
+    assert run.finished_at is not None
