@@ -164,6 +164,12 @@ def _clean_loc(loc: tuple[Any, ...]) -> tuple[Any, ...]:
 def validate_file(
     model: type[BaseModel], path: Path, shown: str | None = None, context: dict | None = None
 ) -> BaseModel:
+    return _validate(model, path, shown, context)[0]
+
+
+def _validate(
+    model: type[BaseModel], path: Path, shown: str | None = None, context: dict | None = None
+) -> tuple[BaseModel, dict[tuple, int]]:
     shown = shown or str(path)
     data, lines = read_yaml(path, shown)
     if data is None:
@@ -171,13 +177,28 @@ def validate_file(
     if not isinstance(data, dict):
         raise ConfigError([Problem(shown, 1, "", "expected a mapping of keys at the top level")])
     try:
-        return model.model_validate(data, context=context or {})
+        return model.model_validate(data, context=context or {}), lines
     except ValidationError as exc:
         problems = []
         for err in exc.errors():
             loc = _clean_loc(tuple(err["loc"]))
             problems.append(Problem(shown, _line_for(loc, lines), _display(loc), _message(err)))
         raise ConfigError(problems) from None
+
+
+def _source_option_problems(
+    sources: SourcesFile, lines: dict[tuple, int], shown: str
+) -> list[Problem]:
+    """The options of config-driven kinds (feed, listing) are checked here too, so a typo in a
+    selector key is refused before anything runs, with its line."""
+    from crawler.options import option_errors
+
+    problems = []
+    for index, entry in enumerate(sources.sources):
+        for loc, message in option_errors(entry.kind, entry.options):
+            path = ("sources", index, "options", *loc)
+            problems.append(Problem(shown, _line_for(path, lines), _display(path), message))
+    return problems
 
 
 def _shown(directory: Path, name: str) -> str:
@@ -199,9 +220,12 @@ def load_config(directory: str | os.PathLike[str] | None = None) -> Config:
         ("needs.yaml", NeedsFile),
     ):
         try:
-            loaded[name] = validate_file(model, base / name, _shown(base, name))
+            loaded[name], lines = _validate(model, base / name, _shown(base, name))
         except ConfigError as exc:
             problems.extend(exc.problems)
+            continue
+        if name == "sources.yaml":
+            problems.extend(_source_option_problems(loaded[name], lines, _shown(base, name)))
     if problems:
         raise ConfigError(problems)
     try:

@@ -140,3 +140,21 @@ def test_bad_environment_value_is_a_config_error(config_dir, monkeypatch):
         load_config(config_dir)
     assert info.value.problems[0].file == "environment"
     assert info.value.problems[0].path == "smtp.security"
+
+
+def test_bad_source_option_is_refused_with_its_line(config_dir):
+    sources = config_dir / "sources.yaml"
+    text = sources.read_text(encoding="utf-8")
+    # The first listing entry gets a misspelt option key.
+    marker = "kind: listing"
+    index = text.index(marker)
+    options_at = text.index("options:", index)
+    line_end = text.index("\n", options_at)
+    indent = " " * (len(text[: options_at].split("\n")[-1]) + 2)
+    text = text[: line_end + 1] + f"{indent}itme: li.call\n" + text[line_end + 1 :]
+    sources.write_text(text, encoding="utf-8")
+    result = check(config_dir)
+    assert result.exit_code == 2
+    line = _line_of(sources, "itme: li.call")
+    assert f"sources.yaml:{line}: sources[" in result.output
+    assert "].options.itme: unknown option" in result.output
