@@ -405,12 +405,18 @@ def free_port() -> int:
 class SmtpFaultServer:
     """A real aiosmtpd server on 127.0.0.1 with injected faults (see :class:`SmtpFaults`).
 
-    ``tls_context``: offer STARTTLS with this server context (``require_starttls`` off)."""
+    ``tls_context``: offer STARTTLS with this server context (``require_starttls`` off);
+    other keyword arguments go to aiosmtpd's SMTP (e.g. ``authenticator``)."""
 
     def __init__(
-        self, faults: SmtpFaults | None = None, *, tls_context: ssl.SSLContext | None = None
+        self,
+        faults: SmtpFaults | None = None,
+        *,
+        tls_context: ssl.SSLContext | None = None,
+        **smtp_kwargs: Any,
     ):
         self.faults = faults or SmtpFaults()
+        self.smtp_kwargs = smtp_kwargs
         self.tls_context = tls_context
         self.messages: list[Received] = []
         self.refusals: list[tuple[str, str]] = []
@@ -425,7 +431,7 @@ class SmtpFaultServer:
         self._controller: _Controller | None = None
 
     def start(self) -> SmtpFaultServer:
-        kwargs: dict[str, Any] = {"hostname": "127.0.0.1", "port": self.port}
+        kwargs: dict[str, Any] = {"hostname": "127.0.0.1", "port": self.port, **self.smtp_kwargs}
         if self.tls_context is not None:
             kwargs["tls_context"] = self.tls_context
             kwargs["require_starttls"] = False

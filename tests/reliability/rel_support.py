@@ -48,3 +48,39 @@ def rows(engine, model, *where) -> list[Any]:
         for clause in where:
             statement = statement.where(clause)
         return list(session.exec(statement).all())
+
+
+def write_cli_config(
+    config_dir: Path,
+    *,
+    sources: list[dict[str, Any]] | None = None,
+    crawl: dict[str, Any] | None = None,
+    example_needs: bool = True,
+) -> None:
+    """Make a test config directory crawl ``sources`` quickly (politeness off, short
+    timeouts: only ever against 127.0.0.1) and use the example förvaltningar and topics of
+    notifications.example (so the example world's subscribers are valid)."""
+    import yaml
+
+    from notifications.example import example_needs as needs
+
+    settings = yaml.safe_load((config_dir / "settings.yaml").read_text("utf-8"))
+    settings["crawl"].update(
+        {
+            "obey_robots": False,
+            "download_delay": 0,
+            "autothrottle": False,
+            "timeout_seconds": 2,
+            "retries": 1,
+            "source_timeout_seconds": 60,
+            **(crawl or {}),
+        }
+    )
+    (config_dir / "settings.yaml").write_text(yaml.safe_dump(settings, allow_unicode=True))
+    if sources is not None:
+        (config_dir / "sources.yaml").write_text(
+            yaml.safe_dump({"sources": sources}, allow_unicode=True, sort_keys=False)
+        )
+    if example_needs:
+        data = needs().model_dump(mode="json", exclude_defaults=True)
+        (config_dir / "needs.yaml").write_text(yaml.safe_dump(data, allow_unicode=True))
