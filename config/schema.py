@@ -334,8 +334,6 @@ def _terms(value: list[str]) -> list[str]:
     """Check every term's syntax (see docs/matching.md); an empty list is a mistake."""
     from matching.terms import TermSyntaxError, parse_term
 
-    if not value:
-        raise ValueError("the term list is empty: list at least one term or remove the key")
     cleaned = []
     for term in value:
         try:
@@ -366,8 +364,6 @@ class Need(Strict):
     @field_validator("all")
     @classmethod
     def _check_groups(cls, value: list[list[str]]) -> list[list[str]]:
-        if not value:
-            raise ValueError("the list of all-of groups is empty: remove the key")
         for group in value:
             if not group:
                 raise ValueError("an all-of group must list at least one term")
@@ -376,8 +372,6 @@ class Need(Strict):
     @field_validator("programmes")
     @classmethod
     def _check_programmes(cls, value: list[str]) -> list[str]:
-        if not value:
-            raise ValueError("the programme list is empty: remove the key")
         for code in value:
             if code not in PROGRAMMES:
                 known = ", ".join(sorted(PROGRAMMES))
@@ -387,7 +381,7 @@ class Need(Strict):
     @model_validator(mode="after")
     def _has_terms(self) -> Need:
         if not self.any and not self.all:
-            raise ValueError("a need must list terms under 'any' or 'all'")
+            raise ValueError("the need has no terms: list at least one under 'any' or 'all'")
         return self
 
 

@@ -30,10 +30,11 @@ from config.programmes import programme_from_identifier
 from config.schema import Audience, NeedsFile
 from matching.terms import ParsedTerm, WordPattern, parse_term
 from matching.text import (
-    BREAKS,
+    STOP_WORDS,
     cores,
     detect_language,
     ends_with_inflected,
+    flatten,
     inflects,
     language_code,
     normalise,
@@ -149,7 +150,10 @@ class _Spec:
 @dataclass(frozen=True)
 class _Term:
     raw: str
-    specs: tuple[int, ...]
+    # pattern ids; inside a phrase a stop-word is kept as its literal text (str) and
+    # compared directly, so that "of" or "och" never has to be found and cached
+    specs: tuple[int | str, ...]
+    anchor: int = 0  # index of the first pattern id (not literal) in specs
 
 
 @dataclass(frozen=True)
@@ -215,16 +219,19 @@ def _satisfied(spec: _Spec, word: str, wsv: str, wen: str, lang: str) -> bool:
         return word.startswith(spec.text)
     if mode == "infix":
         return spec.text in word
+    # Stems are compared in the call's language only (the English stemmer would make
+    # Swedish "energi" and "energy" one word anyway; the Swedish one turns "areas" into "are").
     if mode == "suffix":
-        return (
-            ends_with_inflected(word, spec.cores, 0)
-            or wsv.endswith(spec.stem_sv)
-            or wen.endswith(spec.stem_en)
-        )
+        if ends_with_inflected(word, spec.cores, 0):
+            return True
+        return wsv.endswith(spec.stem_sv) if lang == "sv" else wen.endswith(spec.stem_en)
     # word / compound
-    if word == spec.text or wsv == spec.stem_sv:
+    if word == spec.text:
         return True
-    if wen == spec.stem_en and _derivation(word) == _derivation(spec.text):
+    if lang == "sv":
+        if wsv == spec.stem_sv:
+            return True
+    elif wen == spec.stem_en and _derivation(word) == _derivation(spec.text):
         return True
     if len(spec.text) >= 3 and inflects(word, spec.cores):
         return True
@@ -283,12 +290,13 @@ class CompiledNeeds:
             for audience in group:
                 self._add_audience(kind, audience, needs.defaults.threshold)
         self._single: dict[int, list[int]] = {}  # spec → single-word terms
-        self._phrases: list[int] = []
+        self._phrase_anchor: dict[int, list[int]] = {}  # anchor word's pattern → phrases
         for term_id, term in enumerate(self._terms):
             if len(term.specs) == 1:
-                self._single.setdefault(term.specs[0], []).append(term_id)
+                self._single.setdefault(term.specs[0], []).append(term_id)  # type: ignore[arg-type]
             else:
-                self._phrases.append(term_id)
+                anchor = term.specs[term.anchor]
+                self._phrase_anchor.setdefault(anchor, []).append(term_id)  # type: ignore[arg-type]
         self._automaton = ahocorasick.Automaton()
         keys: dict[str, list[int]] = {}
         for spec_id, spec in enumerate(self._specs):
@@ -314,9 +322,17 @@ class CompiledNeeds:
     def _term(self, raw: str) -> int:
         parsed: ParsedTerm = parse_term(raw)
         if parsed.raw not in self._term_ids:
-            specs = tuple(self._spec(w) for w in parsed.words)
+            phrase = len(parsed.words) > 1
+            specs = tuple(
+                w.text if phrase and w.mode == "word" and w.text in STOP_WORDS else self._spec(w)
+                for w in parsed.words
+            )
+            anchor = next((i for i, s in enumerate(specs) if isinstance(s, int)), None)
+            if anchor is None:  # a phrase of stop-words only: match them as patterns
+                specs = tuple(self._spec(w) for w in parsed.words)
+                anchor = 0
             self._term_ids[parsed.raw] = len(self._terms)
-            self._terms.append(_Term(parsed.raw, specs))
+            self._terms.append(_Term(parsed.raw, specs, anchor))
         return self._term_ids[parsed.raw]
 
     def _add_audience(self, kind: str, audience: Audience, default_threshold: float) -> None:
@@ -336,7 +352,10 @@ class CompiledNeeds:
                 none=tuple(self._term(t) for t in need.none),
                 programmes=frozenset(need.programmes),
             )
-            for term_id in (*compiled.any, *(t for g in compiled.all for t in g)):
+            # A need can only pass when one of its any-terms matched (or, without any-terms,
+            # a term of its first group): only those terms make it worth judging.
+            triggers = compiled.any or compiled.all[0]
+            for term_id in triggers:
                 self._term_needs.setdefault(term_id, set()).add(need_id)
             self._needs.append(compiled)
             need_ids.append(need_id)
@@ -382,34 +401,58 @@ class CompiledNeeds:
         present = distinct & cache.matched.keys()
         if not present:
             return {}
-        spec_words: dict[int, str] = {}
+        spec_words: dict[int, list[str]] = {}
+        matched = cache.matched
         for word in present:
-            for spec in cache.matched[word]:
-                spec_words.setdefault(spec, word)
+            for spec in matched[word]:
+                spec_words.setdefault(spec, []).append(word)
         out: dict[int, str] = {}
-        for spec, word in spec_words.items():
-            for term_id in self._single.get(spec, ()):
-                out[term_id] = word
-        for term_id in self._phrases:
-            specs = self._terms[term_id].specs
-            if all(s in spec_words for s in specs):
-                found_text = self._phrase(toks, specs, cache.matched)
-                if found_text:
-                    out[term_id] = found_text
+        single = self._single
+        terms = self._terms
+        candidates: list[int] = []
+        for spec, words in spec_words.items():
+            for term_id in single.get(spec, ()):
+                out[term_id] = words[0]
+            for term_id in self._phrase_anchor.get(spec, ()):
+                if all(s in spec_words for s in terms[term_id].specs if isinstance(s, int)):
+                    candidates.append(term_id)
+        for term_id in candidates:
+            term = terms[term_id]
+            found_text = self._phrase(toks, term, spec_words[term.specs[term.anchor]], matched)
+            if found_text:
+                out[term_id] = found_text
         return out
 
     @staticmethod
     def _phrase(
-        toks: list[str], specs: tuple[int, ...], matched: dict[str, frozenset[int]]
+        toks: list[str],
+        term: _Term,
+        anchor_words: list[str],
+        matched: dict[str, frozenset[int]],
     ) -> str | None:
-        n = len(specs)
-        first = specs[0]
-        for i in range(len(toks) - n + 1):
-            word = toks[i]
-            if word in BREAKS or first not in matched.get(word, ()):
-                continue
-            if all(specs[j] in matched.get(toks[i + j], ()) for j in range(1, n)):
-                return " ".join(toks[i : i + n])
+        """The first place where the phrase's words follow each other, as text."""
+        specs, anchor = term.specs, term.anchor
+        n, size = len(specs), len(toks)
+        for word in anchor_words:
+            index = -1
+            while True:
+                try:
+                    index = toks.index(word, index + 1)  # C-speed search
+                except ValueError:
+                    break
+                start = index - anchor
+                if start < 0 or start + n > size:
+                    continue
+                for j, spec in enumerate(specs):
+                    token = toks[start + j]
+                    if (
+                        token != spec
+                        if isinstance(spec, str)
+                        else spec not in matched.get(token, ())
+                    ):
+                        break
+                else:
+                    return " ".join(toks[start : start + n])
         return None
 
     def scan_call(self, call: Any) -> tuple[str, dict[str, str], dict[int, dict[str, str]]]:
@@ -432,12 +475,17 @@ class CompiledNeeds:
     # -- judging ------------------------------------------------------------------------
 
     def _hit(self, term_id: int, fields_hit: dict[str, str], need_weight: float = 1.0) -> Hit:
-        best = max(fields_hit, key=lambda f: (self.field_weights[f], -FIELDS.index(f)))
+        weights = self.field_weights
+        best = FIELDS[0]
+        best_weight = -1.0
+        for name in FIELDS:  # the heaviest field; on a tie the earlier one
+            if name in fields_hit and weights[name] > best_weight:
+                best, best_weight = name, weights[name]
         return Hit(
             self._terms[term_id].raw,
             best,
             fields_hit[best],
-            round(self.field_weights[best] * need_weight, 4),
+            round(best_weight * need_weight, 4),
         )
 
     def _judge_need(
@@ -502,6 +550,10 @@ class CompiledNeeds:
             [],
         )
         if with_reasons and result.tagged:
+            flat: dict[str, str] = {}
+            for hit, _need in best.values():
+                if hit.field not in flat:
+                    flat[hit.field] = flatten(fields[hit.field])
             ordered = sorted(best.values(), key=lambda item: (-item[0].weight, item[0].term))
             result.reasons = [
                 {
@@ -509,7 +561,7 @@ class CompiledNeeds:
                     "term": hit.term,
                     "field": hit.field,
                     "match": hit.match,
-                    "snippet": snippet(fields[hit.field], hit.match),
+                    "snippet": snippet(flat[hit.field], hit.match, flat=True),
                     "weight": hit.weight,
                 }
                 for hit, need_name in ordered[:MAX_REASONS]
@@ -528,7 +580,10 @@ class CompiledNeeds:
             touched = {}
             for term_id in hits:
                 for need_id in self._term_needs.get(term_id, ()):
-                    touched.setdefault(self._needs[need_id].audience, []).append(need_id)
+                    need = self._needs[need_id]
+                    if need.programmes and programme not in need.programmes:
+                        continue
+                    touched.setdefault(need.audience, []).append(need_id)
         results = [
             self._judge_audience(
                 index, sorted(set(need_ids)), hits, programme, fields, with_reasons=True

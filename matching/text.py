@@ -13,7 +13,7 @@ from functools import lru_cache
 import Stemmer
 
 # Soft hyphen, zero-width space/joiners, word joiner, BOM: invisible, and they split words.
-_INVISIBLE = dict.fromkeys(map(ord, "\u00ad\u200b\u200c\u200d\u2060\ufeff"), None)
+_INVISIBLE = re.compile("[\u00ad\u200b\u200c\u200d\u2060\ufeff]")
 
 # A token is a run of letters/digits. Sentence punctuation is kept as its own token so
 # that a phrase never matches across a full stop, a semicolon or a keyword separator.
@@ -119,6 +119,8 @@ EN_STOP = frozenset(
     ]
 )
 
+STOP_WORDS = SV_STOP | EN_STOP | frozenset(["a", "i", "e"])
+
 # Swedish noun and adjective endings (definite, plural, genitive). A word "inflects" a
 # term when it is the term (or the term without a final a/e) plus one of these.
 SV_ENDINGS = tuple(
@@ -168,7 +170,9 @@ def normalise(text: str | None) -> str:
     """NFKC, case-folded, without invisible characters."""
     if not text:
         return ""
-    return unicodedata.normalize("NFKC", text).translate(_INVISIBLE).casefold()
+    if text.isascii():
+        return text.lower()  # NFKC and case folding are plain lower() for ASCII
+    return _INVISIBLE.sub("", unicodedata.normalize("NFKC", text)).casefold()
 
 
 def tokens(text: str) -> list[str]:
@@ -245,25 +249,61 @@ _STRIPPED_SET = frozenset(_STRIPPED_ENDINGS)
 SNIPPET_WIDTH = 70
 
 
-def snippet(original: str, needle: str, width: int = SNIPPET_WIDTH) -> str:
+def flatten(text: str | None) -> str:
+    """One line, single spaces."""
+    return " ".join((text or "").split())
+
+
+def snippet(original: str, needle: str, width: int = SNIPPET_WIDTH, *, flat: bool = False) -> str:
     """A short single-line excerpt of ``original`` around the first occurrence of ``needle``
-    (a normalised word or phrase), with ellipses where it was cut."""
-    flat = " ".join((original or "").split())
+    (a normalised word or phrase), with ellipses where it was cut. ``flat``: the text is
+    already flattened (see :func:`flatten`)."""
+    flat_text = original if flat else flatten(original)
+    return _snippet(flat_text, needle, width)
+
+
+@lru_cache(maxsize=16)
+def _lower(text: str) -> str:
+    return text.lower()
+
+
+def _find_word(flat: str, needle: str) -> tuple[int, int] | None:
+    """Case-insensitive whole-word find of a single word, without regular expressions
+    (only when lower() keeps the length, so offsets are the original's)."""
+    low = _lower(flat)
+    if len(low) != len(flat):
+        return None
+    start = low.find(needle)
+    while start >= 0:
+        end = start + len(needle)
+        if (start == 0 or not low[start - 1].isalnum()) and (
+            end == len(low) or not low[end].isalnum()
+        ):
+            return start, end
+        start = low.find(needle, start + 1)
+    return None
+
+
+def _snippet(flat: str, needle: str, width: int) -> str:
     if not flat:
         return ""
-    pattern = r"[\s\-/]+".join(re.escape(part) for part in needle.split())
-    found = re.search(rf"(?<!\w){pattern}", flat, re.IGNORECASE)
-    if found is None:
-        normal = normalise(flat)
-        found = re.search(rf"(?<!\w){pattern}", normal)
-        if found is None or len(normal) != len(flat):
-            return flat[: 2 * width] + ("…" if len(flat) > 2 * width else "")
-    start = max(0, found.start() - width)
-    end = min(len(flat), found.end() + width)
+    span = _find_word(flat, needle) if " " not in needle else None
+    if span is None:
+        pattern = r"[\s\-/]+".join(re.escape(part) for part in needle.split())
+        found = re.search(rf"(?<!\w){pattern}", flat, re.IGNORECASE)
+        if found is None:
+            normal = normalise(flat)
+            found = re.search(rf"(?<!\w){pattern}", normal)
+            if found is None or len(normal) != len(flat):
+                return flat[: 2 * width] + ("…" if len(flat) > 2 * width else "")
+        span = found.span()
+    first, last = span
+    start = max(0, first - width)
+    end = min(len(flat), last + width)
     if start > 0:
         space = flat.find(" ", start)
-        start = space + 1 if 0 <= space < found.start() else start
+        start = space + 1 if 0 <= space < first else start
     if end < len(flat):
-        space = flat.rfind(" ", found.end(), end)
-        end = space if space > found.end() else end
+        space = flat.rfind(" ", last, end)
+        end = space if space > last else end
     return ("…" if start > 0 else "") + flat[start:end].strip() + ("…" if end < len(flat) else "")
