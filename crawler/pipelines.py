@@ -147,7 +147,11 @@ class ValidatePipeline:
                 (item.external_id or item.url or item.title)[:200],
                 problems,
             )
-            raise DropItem(f"invalid call: {problems}") from None
+            try:  # our own warning above says it all; Scrapy's would repeat the whole item
+                drop = DropItem(f"invalid call: {problems}", log_level="DEBUG")
+            except TypeError:  # Scrapy < 2.13
+                drop = DropItem(f"invalid call: {problems}")
+            raise drop from None
 
 
 def crawl_now(settings) -> datetime:
