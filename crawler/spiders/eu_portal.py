@@ -24,6 +24,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from typing import Any
+from urllib.parse import quote
 
 import scrapy
 from w3lib.url import add_or_replace_parameters
@@ -97,6 +98,11 @@ def multipart(parts: dict[str, Any], boundary: str = BOUNDARY) -> bytes:
         )
     chunks.append(f"--{boundary}--\r\n")
     return "".join(chunks).encode("utf-8")
+
+
+def fill(template: str, identifier: str) -> str:
+    """A URL template with the (untrusted) identifier filled in, URL-quoted."""
+    return template.replace("{identifier}", quote(identifier, safe="-_.~"))
 
 
 def _record_score(result: dict[str, Any]) -> int:
@@ -207,7 +213,7 @@ class EuPortalSpider(BevakaSpider):
             self.seen_ids.add(identifier)
             if self.fetch_details:
                 yield scrapy.Request(
-                    self.detail_url.format(identifier=identifier),
+                    fill(self.detail_url, identifier),
                     callback=self.parse_detail,
                     errback=self.detail_failed,
                     cb_kwargs={"item": item},
@@ -247,7 +253,7 @@ class EuPortalSpider(BevakaSpider):
         return CallItem(
             source=self.source_key,
             external_id=identifier,
-            url=self.topic_url.format(identifier=identifier),
+            url=fill(self.topic_url, identifier),
             title=str(title or ""),
             summary=call_title,
             description=first(md, "descriptionByte") or first(md, "description"),

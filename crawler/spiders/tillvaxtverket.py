@@ -17,6 +17,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from typing import Any
+from urllib.parse import urlsplit
 
 import feedparser
 import scrapy
@@ -72,9 +73,10 @@ class TillvaxtverketSpider(BevakaSpider):
             reason = getattr(feed, "bozo_exception", None) or "no RSS channel"
             raise ValueError(f"not an RSS feed: {reason}")
         max_items = int(self.option("max_items", 100))
+        feed_host = urlsplit(response.url).hostname or ""
         for entry in feed.entries[:max_items]:
             item = self.feed_item(entry, response.url)
-            if self.option("fetch_details", True) and item.url.startswith(("http://", "https://")):
+            if self.option("fetch_details", True) and self.may_follow(item.url, feed_host):
                 yield scrapy.Request(
                     item.url,
                     callback=self.parse_detail,
@@ -83,6 +85,16 @@ class TillvaxtverketSpider(BevakaSpider):
                 )
             else:
                 yield item
+
+    @staticmethod
+    def may_follow(url: str, feed_host: str) -> bool:
+        """Detail pages are fetched only on the feed's own site (or tillvaxtverket.se)."""
+        if not url.startswith(("http://", "https://")):
+            return False
+        host = urlsplit(url).hostname or ""
+        return (
+            host == feed_host or host == "tillvaxtverket.se" or host.endswith(".tillvaxtverket.se")
+        )
 
     def feed_item(self, entry: Any, base: str) -> CallItem:
         link = textparse.safe_http_url(entry.get("link") or entry.get("id"), base) or str(

@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 import scrapy
 
@@ -93,7 +93,7 @@ class VinnovaSpider(BevakaSpider):
             if url and host and (host == "vinnova.se" or host.endswith(".vinnova.se")):
                 return url
         template = str(self.option("page_url", DEFAULT_PAGE_URL))
-        return template.format(diarienummer=diarienummer)
+        return template.replace("{diarienummer}", quote(diarienummer, safe="-_.~"))
 
     def round_item(self, record: dict[str, Any]) -> CallItem | None:
         diarienummer = _text(record.get("Diarienummer"))

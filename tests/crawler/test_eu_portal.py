@@ -179,3 +179,14 @@ def test_query_asks_for_grants_open_and_forthcoming_in_programmes():
     assert {"terms": {"type": ["1", "2", "8"]}} in must
     assert {"terms": {"status": ["31094502", "31094501"]}} in must
     assert {"terms": {"frameworkProgramme": ["43252405", "43251589"]}} in must
+
+
+def test_identifier_is_quoted_into_url_templates():
+    from crawler.spiders.eu_portal import fill
+
+    assert fill("https://x.org/t/{identifier}", "HORIZON-CL5-2027-01") == (
+        "https://x.org/t/HORIZON-CL5-2027-01"
+    )
+    assert (
+        fill("https://x.org/t/{identifier}", "../a?b=1 c") == "https://x.org/t/..%2Fa%3Fb%3D1%20c"
+    )

@@ -98,3 +98,12 @@ def test_run_counts_errors_and_invalid_items(crawled):
     result = crawled[0]
     assert (result.outcome, result.seen, result.new, result.invalid) == ("ok", 5, 4, 1)
     assert result.errors == 1 and "HTTP 404" in result.error
+
+
+def test_detail_pages_are_only_followed_on_the_feeds_site():
+    from crawler.spiders.tillvaxtverket import TillvaxtverketSpider as Spider
+
+    assert Spider.may_follow("https://tillvaxtverket.se/a.1.html", "tillvaxtverket.se")
+    assert Spider.may_follow("http://127.0.0.1:8000/a.1.html", "127.0.0.1")
+    assert not Spider.may_follow("https://elsewhere.example/a.1.html", "tillvaxtverket.se")
+    assert not Spider.may_follow("javascript:alert(1)", "tillvaxtverket.se")
