@@ -70,7 +70,14 @@ def config_dir(explicit: str | os.PathLike[str] | None = None) -> Path:
 
 
 class _Loader(yaml.SafeLoader):
-    """SafeLoader that refuses duplicate keys (a typo-shaped silent override)."""
+    """SafeLoader whose dates stay strings: pydantic parses them and reports a bad one
+    ("2027-02-31") with its key path, instead of PyYAML failing without a line."""
+
+
+_Loader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
 
 
 def _display(path: tuple[Any, ...]) -> str:
@@ -83,23 +90,54 @@ def _display(path: tuple[Any, ...]) -> str:
     return out
 
 
-def _walk(node: yaml.Node, path: tuple[Any, ...], lines: dict[tuple, int], dupes: list) -> None:
+MAX_NODES = 200_000  # aliases may not expand a file beyond this many values
+
+
+class _YamlShapeError(Exception):
+    def __init__(self, line: int, path: tuple[Any, ...], message: str):
+        super().__init__(message)
+        self.line, self.path, self.message = line, path, message
+
+
+def _walk(
+    node: yaml.Node,
+    path: tuple[Any, ...],
+    lines: dict[tuple, int],
+    dupes: list,
+    ancestors: frozenset[int] = frozenset(),
+    budget: list[int] | None = None,
+) -> None:
+    """Record the line of every key path; find duplicate keys, self-referencing aliases and
+    alias bombs (which would expand beyond MAX_NODES values)."""
+    budget = budget if budget is not None else [MAX_NODES]
+    budget[0] -= 1
+    if budget[0] < 0:
+        raise _YamlShapeError(
+            node.start_mark.line + 1, path, "too large: aliases expand beyond the limit"
+        )
+    if id(node) in ancestors:
+        raise _YamlShapeError(node.start_mark.line + 1, path, "an alias refers to itself")
     lines.setdefault(path, node.start_mark.line + 1)
+    inner = ancestors | {id(node)}
     if isinstance(node, yaml.MappingNode):
         seen: set[str] = set()
         for key_node, value_node in node.value:
             key = key_node.value
             if key == "<<":
                 continue
+            if not isinstance(key, str):
+                raise _YamlShapeError(
+                    key_node.start_mark.line + 1, path, "keys must be plain strings"
+                )
             if key in seen:
                 dupes.append((path + (key,), key_node.start_mark.line + 1))
             seen.add(key)
             lines[path + (key,)] = key_node.start_mark.line + 1
-            _walk(value_node, path + (key,), lines, dupes)
+            _walk(value_node, path + (key,), lines, dupes, inner, budget)
     elif isinstance(node, yaml.SequenceNode):
         for index, item in enumerate(node.value):
             lines[path + (index,)] = item.start_mark.line + 1
-            _walk(item, path + (index,), lines, dupes)
+            _walk(item, path + (index,), lines, dupes, inner, budget)
 
 
 def read_yaml(path: Path, shown: str | None = None) -> tuple[Any, dict[tuple, int]]:
@@ -111,9 +149,17 @@ def read_yaml(path: Path, shown: str | None = None) -> tuple[Any, dict[tuple, in
         raise ConfigError([Problem(shown, None, "", "file not found")]) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError([Problem(shown, None, "", f"cannot read file: {exc}")]) from None
+    lines: dict[tuple, int] = {}
+    dupes: list[tuple[tuple, int]] = []
     try:
         node = yaml.compose(text, Loader=_Loader)
+        if node is not None:
+            _walk(node, (), lines, dupes)
         data = yaml.load(text, Loader=_Loader)  # noqa: S506 - _Loader is a SafeLoader
+    except _YamlShapeError as exc:
+        raise ConfigError(
+            [Problem(shown, exc.line, _display(exc.path), f"invalid YAML: {exc.message}")]
+        ) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
         line = mark.line + 1 if mark else None
@@ -121,10 +167,8 @@ def read_yaml(path: Path, shown: str | None = None) -> tuple[Any, dict[tuple, in
         raise ConfigError([Problem(shown, line, "", f"invalid YAML: {reason}")]) from None
     except RecursionError:
         raise ConfigError([Problem(shown, None, "", "invalid YAML: nested too deeply")]) from None
-    lines: dict[tuple, int] = {}
-    dupes: list[tuple[tuple, int]] = []
-    if node is not None:
-        _walk(node, (), lines, dupes)
+    except (ValueError, TypeError, OverflowError) as exc:  # e.g. a value PyYAML cannot build
+        raise ConfigError([Problem(shown, None, "", f"invalid YAML: {exc}")]) from None
     if dupes:
         raise ConfigError([Problem(shown, line, _display(p), "duplicate key") for p, line in dupes])
     return data, lines

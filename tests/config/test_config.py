@@ -150,7 +150,7 @@ def test_bad_source_option_is_refused_with_its_line(config_dir):
     index = text.index(marker)
     options_at = text.index("options:", index)
     line_end = text.index("\n", options_at)
-    indent = " " * (len(text[: options_at].split("\n")[-1]) + 2)
+    indent = " " * (len(text[:options_at].split("\n")[-1]) + 2)
     text = text[: line_end + 1] + f"{indent}itme: li.call\n" + text[line_end + 1 :]
     sources.write_text(text, encoding="utf-8")
     result = check(config_dir)
@@ -158,3 +158,38 @@ def test_bad_source_option_is_refused_with_its_line(config_dir):
     line = _line_of(sources, "itme: li.call")
     assert f"sources.yaml:{line}: sources[" in result.output
     assert "].options.itme: unknown option" in result.output
+
+
+@pytest.mark.parametrize(
+    "text,expected",
+    [
+        ("a: &a [*a]\n", "an alias refers to itself"),
+        (
+            "a: &a [1, 2]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a, *a]\n"
+            "c: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b, *b]\nd: &d [*c, *c, *c, *c, *c, *c, *c, *c, *c, *c]\n"
+            "e: &e [*d, *d, *d, *d, *d, *d, *d, *d, *d, *d]\nf: &f [*e, *e, *e, *e, *e, *e, *e, *e, *e, *e]\n"
+            "g: [*f, *f, *f, *f, *f, *f, *f, *f, *f, *f]\n",
+            "aliases expand beyond the limit",
+        ),
+        ("{[1, 2]: x}\n", "keys must be plain strings"),
+    ],
+)
+def test_hostile_yaml_shapes_are_config_errors(config_dir, text, expected):
+    (config_dir / "sources.yaml").write_text(text, encoding="utf-8")
+    result = check(config_dir)
+    assert result.exit_code == 2
+    assert "sources.yaml:" in result.output and expected in result.output
+
+
+def test_impossible_date_is_reported_with_its_key(config_dir):
+    sources = config_dir / "sources.yaml"
+    sources.write_text(
+        sources.read_text(encoding="utf-8").replace("sources:", "sources:", 1)
+        + "\nnote: 2027-02-31\n",
+        encoding="utf-8",
+    )
+    result = check(config_dir)
+    assert result.exit_code == 2
+    assert (
+        f"sources.yaml:{_line_of(sources, 'note: 2027-02-31')}: note: unknown key" in result.output
+    )
