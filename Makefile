@@ -16,8 +16,10 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP) ## create .venv and install Bevaka with its dev extras
 
-browser: ## Debian's Chromium for the browser tests (not downloaded by Playwright)
-	@command -v chromium >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+browser: ## Debian's Chromium (browser tests; never downloaded by Playwright) and poppler-utils (PDF page to PNG)
+	@if ! command -v chromium >/dev/null 2>&1 || ! command -v pdftoppm >/dev/null 2>&1; then \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium poppler-utils >/dev/null; \
+	fi
 
 test: $(STAMP) browser ## lint, then the whole suite on SQLite
 	$(BIN)/ruff check .
