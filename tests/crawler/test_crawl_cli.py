@@ -10,7 +10,7 @@ import pytest
 import yaml
 from conftest import FILES, copy_recordings
 
-from config.schema import SourceEntry, SourcesFile
+from config.schema import SourcesFile
 from crawler.mirror import Mirror, mirrored_sources
 
 pytestmark = pytest.mark.slow
@@ -21,11 +21,9 @@ def _point_config_at(config_dir: Path, mirror: Mirror, recordings: Path) -> None
     mine = [s for s in shipped.sources if s.key in ("eu_portal", "vinnova", "tillvaxtverket")]
     mirrored = mirrored_sources(SourcesFile(sources=mine), mirror.base_url, recordings)
     entries = [s.model_dump(exclude_defaults=True) for s in mirrored.sources]
-    entries.append(
-        SourceEntry(key="v6", name="V6 Västra Skaraborg", kind="listing", enabled=False).model_dump(
-            exclude_defaults=True
-        )
-    )
+    # the shipped V6 entry: disabled until its address is known
+    (v6,) = [s for s in shipped.sources if s.key == "v6"]
+    entries.append(v6.model_dump(exclude_defaults=True))
     (config_dir / "sources.yaml").write_text(
         yaml.safe_dump({"sources": entries}, allow_unicode=True)
     )
