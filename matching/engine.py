@@ -154,6 +154,7 @@ class _Term:
     # compared directly, so that "of" or "och" never has to be found and cached
     specs: tuple[int | str, ...]
     anchor: int = 0  # index of the first pattern id (not literal) in specs
+    required: frozenset[int] = frozenset()  # the pattern ids a phrase needs in the field
 
 
 @dataclass(frozen=True)
@@ -332,7 +333,8 @@ class CompiledNeeds:
                 specs = tuple(self._spec(w) for w in parsed.words)
                 anchor = 0
             self._term_ids[parsed.raw] = len(self._terms)
-            self._terms.append(_Term(parsed.raw, specs, anchor))
+            required = frozenset(x for x in specs if isinstance(x, int))
+            self._terms.append(_Term(parsed.raw, specs, anchor, required))
         return self._term_ids[parsed.raw]
 
     def _add_audience(self, kind: str, audience: Audience, default_threshold: float) -> None:
@@ -410,11 +412,13 @@ class CompiledNeeds:
         single = self._single
         terms = self._terms
         candidates: list[int] = []
+        have = spec_words.keys()
+        phrase_anchor = self._phrase_anchor
         for spec, words in spec_words.items():
             for term_id in single.get(spec, ()):
                 out[term_id] = words[0]
-            for term_id in self._phrase_anchor.get(spec, ()):
-                if all(s in spec_words for s in terms[term_id].specs if isinstance(s, int)):
+            for term_id in phrase_anchor.get(spec, ()):
+                if have >= terms[term_id].required:
                     candidates.append(term_id)
         for term_id in candidates:
             term = terms[term_id]

@@ -15,7 +15,7 @@ from typing import Any
 from sqlmodel import Session, col, select
 
 from config.schema import NeedsFile
-from matching.engine import CompiledNeeds, compile_needs, match_call
+from matching.engine import CompiledNeeds, compile_needs, match_call, rules_hash
 from storage.models import Call, MatchState, Tag
 
 BATCH = 500
@@ -38,12 +38,13 @@ _compiled: dict[str, CompiledNeeds] = {}
 
 def compiled_for(needs: NeedsFile) -> CompiledNeeds:
     """Compile once per ruleset (the scheduler calls run_match after every crawl)."""
-    compiled = compile_needs(needs)
-    cached = _compiled.get(compiled.rules_hash)
+    key = rules_hash(needs)
+    cached = _compiled.get(key)
     if cached is not None:
         return cached
+    compiled = compile_needs(needs)
     _compiled.clear()
-    _compiled[compiled.rules_hash] = compiled
+    _compiled[key] = compiled
     return compiled
 
 
