@@ -29,10 +29,16 @@ DEFAULT_PAGE_URL = "https://www.vinnova.se/sok-finansiering/hitta-finansiering/?
 
 
 def _text(value: Any) -> str | None:
-    if value is None:
+    """A string (or number) field as text; anything else (lists, objects) is ignored."""
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
         return None
     text = str(value).strip()
     return text or None
+
+
+def _dicts(value: Any) -> list[dict[str, Any]]:
+    """The objects of a list field (LankLista, DokumentLista, WebTextLista)."""
+    return [v for v in value if isinstance(v, dict)] if isinstance(value, list) else []
 
 
 def _is_public(value: Any) -> bool:
@@ -85,9 +91,7 @@ class VinnovaSpider(BevakaSpider):
                 yield item
 
     def human_url(self, record: dict[str, Any], diarienummer: str) -> str:
-        for link in record.get("LankLista") or []:
-            if not isinstance(link, dict):
-                continue
+        for link in _dicts(record.get("LankLista")):
             url = textparse.safe_http_url(_text(link.get("Lank") or link.get("URL")))
             host = urlsplit(url).hostname if url else None
             if url and host and (host == "vinnova.se" or host.endswith(".vinnova.se")):
@@ -105,22 +109,19 @@ class VinnovaSpider(BevakaSpider):
         description_en = _text(record.get("BeskrivningEngelska"))
         web_texts = [
             _text(t.get("Text"))
-            for t in record.get("WebTextLista") or []
-            if isinstance(t, dict) and str(t.get("Lang", "sv")).lower().startswith("sv")
+            for t in _dicts(record.get("WebTextLista"))
+            if str(t.get("Lang", "sv")).lower().startswith("sv")
         ]
         description = (
             "\n\n".join(p for p in [description_sv, *web_texts, description_en] if p) or None
         )
         closing = _text(record.get("Stangningsdatum"))
         links = [
-            _text(link.get("Lank") or link.get("URL"))
-            for link in record.get("LankLista") or []
-            if isinstance(link, dict)
+            _text(link.get("Lank") or link.get("URL")) for link in _dicts(record.get("LankLista"))
         ]
         documents = [
             {"title": _text(d.get("Titel")), "url": _text(d.get("fileURL"))}
-            for d in record.get("DokumentLista") or []
-            if isinstance(d, dict)
+            for d in _dicts(record.get("DokumentLista"))
         ]
         return CallItem(
             source=self.source_key,

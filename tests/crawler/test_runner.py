@@ -104,6 +104,12 @@ def test_broken_sources_fail_alone_and_the_others_are_stored(tmp_path, db_url, s
         "vinnova": ("/vinnova/rounds/*", "rounds.json", "[]", "status: 500"),
         "tillvaxtverket": ("/tillvaxtverket/rss", "feed.xml", "<html><body>Underhåll pågår", ""),
         "eu_slow": ("/eu_slow/search", "page.json", "{}", "hang: true\n    method: POST"),
+        "eu_odd": (
+            "/eu_odd/search",
+            "page.json",
+            '{"message": "Service unavailable"}',
+            "method: POST",
+        ),
     }
     for key, (path, name, body, extra) in broken.items():
         (recordings / key).mkdir()
@@ -116,6 +122,8 @@ def test_broken_sources_fail_alone_and_the_others_are_stored(tmp_path, db_url, s
         config_dir,
         textwrap.indent(
             "- key: eu_slow\n  name: Slow mirror\n  kind: eu_portal\n"
+            "  url: https://example.invalid/search\n"
+            "- key: eu_odd\n  name: Odd mirror\n  kind: eu_portal\n"
             "  url: https://example.invalid/search\n",
             "  ",
         ),
@@ -124,13 +132,19 @@ def test_broken_sources_fail_alone_and_the_others_are_stored(tmp_path, db_url, s
         config = mirrored_config(mirror, config_dir)
         results = crawl_sources(
             config=config,
-            keys=["vinnova", "eu_slow", "tillvaxtverket", "eu_portal"],
+            keys=["vinnova", "eu_slow", "tillvaxtverket", "eu_odd", "eu_portal"],
             database_url=db_url,
             now=NOW,
             settings_overrides={**TEST_SETTINGS, "RETRY_TIMES": 0},
         )
     by_key = {r.source: r for r in results}
-    assert [r.source for r in results] == ["vinnova", "eu_slow", "tillvaxtverket", "eu_portal"]
+    assert [r.source for r in results] == [
+        "vinnova",
+        "eu_slow",
+        "tillvaxtverket",
+        "eu_odd",
+        "eu_portal",
+    ]
     assert by_key["vinnova"].outcome == "failed"
     assert "HTTP 500" in by_key["vinnova"].error
     assert by_key["eu_slow"].outcome == "failed"
@@ -139,9 +153,11 @@ def test_broken_sources_fail_alone_and_the_others_are_stored(tmp_path, db_url, s
     )
     assert by_key["tillvaxtverket"].outcome == "failed"
     assert "not an RSS feed" in by_key["tillvaxtverket"].error
+    assert by_key["eu_odd"].outcome == "failed"
+    assert "not a SEDIA search response" in by_key["eu_odd"].error
     assert by_key["eu_portal"].outcome == "ok"
     assert len(_calls(session)) == 5
-    for key in ("vinnova", "eu_slow", "tillvaxtverket"):
+    for key in ("vinnova", "eu_slow", "tillvaxtverket", "eu_odd"):
         (run,) = _runs(session, key)
         assert (run.outcome, run.error) == ("failed", by_key[key].error)
         assert run.finished_at is not None
