@@ -100,6 +100,11 @@ def multipart(parts: dict[str, Any], boundary: str = BOUNDARY) -> bytes:
     return "".join(chunks).encode("utf-8")
 
 
+def metadata_of(result: dict[str, Any]) -> dict[str, Any]:
+    md = result.get("metadata")
+    return md if isinstance(md, dict) else {}
+
+
 def fill(template: str, identifier: str) -> str:
     """A URL template with the (untrusted) identifier filled in, URL-quoted."""
     return template.replace("{identifier}", quote(identifier, safe="-_.~"))
@@ -107,7 +112,7 @@ def fill(template: str, identifier: str) -> str:
 
 def _record_score(result: dict[str, Any]) -> int:
     """Prefer the new-style record over a legacy duplicate of the same topic."""
-    md = result.get("metadata") or {}
+    md = metadata_of(result)
     score = 0
     if "callTitle" in md:
         score += 2
@@ -196,7 +201,7 @@ class EuPortalSpider(BevakaSpider):
         best: dict[str, dict[str, Any]] = {}
         order: list[str] = []
         for result in results:
-            identifier = first(result.get("metadata") or {}, "identifier")
+            identifier = first(metadata_of(result), "identifier")
             if not identifier:
                 continue  # update notices and broken records have no identifier
             if identifier not in best:
@@ -222,13 +227,13 @@ class EuPortalSpider(BevakaSpider):
                 yield item
         try:
             total = int(data.get("totalResults") or 0)
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):
             total = 0
         if results and page * self.page_size < total and page < self.max_pages:
             yield self.search_request(page + 1)
 
     def topic_item(self, result: dict[str, Any]) -> CallItem | None:
-        md = result.get("metadata") or {}
+        md = metadata_of(result)
         kind = first(md, "type")
         if kind is not None and kind not in self.types:
             return None
@@ -241,10 +246,12 @@ class EuPortalSpider(BevakaSpider):
         deadlines: list[str] = values(md, "deadlineDate")
         if not deadlines:
             for action in actions:
-                deadlines.extend(str(d) for d in action.get("deadlineDates") or [])
+                dates = action.get("deadlineDates")
+                if isinstance(dates, list):
+                    deadlines.extend(str(d) for d in dates if d)
         opens_at = first(md, "startDate")
         if not opens_at:
-            planned = [a.get("plannedOpeningDate") for a in actions if a.get("plannedOpeningDate")]
+            planned = [str(a["plannedOpeningDate"]) for a in actions if a.get("plannedOpeningDate")]
             opens_at = min(planned) if planned else None
         code = first(md, "frameworkProgramme")
         programme = BY_SEDIA_ID.get(code or "") or programme_from_identifier(identifier)

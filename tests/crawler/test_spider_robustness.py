@@ -90,3 +90,30 @@ def test_tillvaxtverket_detail_never_crashes(body):
     for out in TV.parse_detail(response, item=item):
         NormalisePipeline().process_item(out)
     assert TV.fatal is False
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    results=st.lists(
+        st.one_of(
+            JSONISH,
+            st.fixed_dictionaries(
+                {
+                    "metadata": st.one_of(
+                        JSONISH, st.dictionaries(EU_KEYS, st.lists(TEXT, max_size=2))
+                    )
+                }
+            ),
+        ),
+        max_size=4,
+    ),
+    total=st.one_of(JSONISH, st.integers(-5, 10_000)),
+)
+def test_eu_search_page_never_crashes(results, total):
+    from scrapy.http import TextResponse
+
+    body = json.dumps({"results": results, "totalResults": total}).encode()
+    response = TextResponse(url="https://example.org/search", body=body, encoding="utf-8")
+    for out in EU.parse_search(response, page=1):
+        if isinstance(out, CallItem):
+            NormalisePipeline().process_item(out)
