@@ -55,6 +55,7 @@ def write_cli_config(
     *,
     sources: list[dict[str, Any]] | None = None,
     crawl: dict[str, Any] | None = None,
+    smtp: dict[str, Any] | None = None,
     example_needs: bool = True,
 ) -> None:
     """Make a test config directory crawl ``sources`` quickly (politeness off, short
@@ -76,6 +77,7 @@ def write_cli_config(
             **(crawl or {}),
         }
     )
+    settings["smtp"].update(smtp or {})
     (config_dir / "settings.yaml").write_text(yaml.safe_dump(settings, allow_unicode=True))
     if sources is not None:
         (config_dir / "sources.yaml").write_text(
