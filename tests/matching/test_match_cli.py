@@ -173,8 +173,15 @@ def _line_of(path: Path, needle: str) -> int:
             "departments[0].needs[0].any",
             "'vänort*skap': '*' may only stand at the start or end",
         ),
+        (
+            "        weight: 1.5\n      - name: Vänorter inom CERV",
+            "        weight: 1.5\n        all: [[]]\n      - name: Vänorter inom CERV",
+            "all: [[]]",
+            "departments[0].needs[0].all",
+            "an all-of group must list at least one term",
+        ),
     ],
-    ids=["unknown-key", "empty-term", "unknown-programme", "bad-star"],
+    ids=["unknown-key", "empty-term", "unknown-programme", "bad-star", "empty-group"],
 )
 def test_bad_rules_are_config_errors_with_file_line_and_path(
     config_dir, old, new, needle, path, message
