@@ -1,0 +1,13 @@
+"""Matching: tag calls with the förvaltningar and topics of config/needs.yaml, with reasons.
+
+- :mod:`matching.terms` — the term syntax (``skola``, ``"kommun"``, ``vård*``, ``*vård``,
+  ``*omsorg*``, phrases).
+- :mod:`matching.text` — normalisation, tokens, language detection, stems, snippets.
+- :mod:`matching.engine` — ``compile_needs(needs) -> CompiledNeeds`` (``.rules_hash``),
+  ``match_call(compiled, call) -> list[TagResult]``, ``match_text``, ``evaluate``. Pure.
+- :mod:`matching.service` — ``run_match(*, session, needs, now, all_calls=False,
+  dry_run=False) -> MatchReport``: the pipeline stage (writes ``tag`` and ``match_state``).
+- :mod:`matching.explain` and :mod:`matching.cli` — ``bevaka match`` and ``bevaka explain``.
+
+See docs/matching.md.
+"""
