@@ -128,17 +128,23 @@ class ResetMidBody(Fault):
 @dataclass
 class Huge(Fault):
     """``size`` bytes of a valid-looking body, generated chunk by chunk (never held in
-    memory); stops quietly when the client hangs up. ``sent`` counts the bytes written."""
+    memory); stops quietly when the client hangs up. ``sent`` counts the bytes written.
+    ``declare_length=False``: no Content-Length, the body ends when the connection closes
+    (the client only learns the size by reading)."""
 
     size: int = 50 * 1024 * 1024
     content_type: str = "text/html; charset=utf-8"
+    declare_length: bool = True
     chunk: bytes = b"<p>" + b"x" * 16377 + b"</p>\n"
     sent: int = 0
 
     def answer(self, handler: _Handler, hit: int) -> None:
         handler.send_response(200)
         handler.send_header("Content-Type", self.content_type)
-        handler.send_header("Content-Length", str(self.size))
+        if self.declare_length:
+            handler.send_header("Content-Length", str(self.size))
+        else:
+            handler.send_header("Connection", "close")
         handler.end_headers()
         remaining = self.size
         try:

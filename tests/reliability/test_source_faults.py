@@ -167,6 +167,7 @@ def _victims() -> dict[str, tuple[dict, str, object, object, str]]:
             "layout_change", Body(listing("layout_change", css_class="teaser-card"))
         ),
         "huge_body": page("huge_body", Huge()),
+        "huge_stream": page("huge_stream", Huge(declare_length=False)),
         "redirect_loop": feed("redirect_loop", Redirect("/redirect_loop/b")),
         "charset_header": page("charset_header", Body(latin1, "text/html; charset=utf-8"), "ok"),
         "charset_meta": page("charset_meta", Body(cp1252, "text/html"), "ok"),
@@ -274,9 +275,18 @@ REDIRECT_LOOP_BUG = pytest.mark.xfail(
 )
 
 
+STREAM_SIZE_BUG = pytest.mark.xfail(
+    strict=True,
+    reason="crawler/spiders/base.py describe_failure: a body without Content-Length that "
+    "outgrows DOWNLOAD_MAXSIZE is cancelled with an empty DownloadCancelledError, so the "
+    "CrawlRun error says only 'DownloadCancelledError' (fix: name the cause, e.g. 'response "
+    "larger than crawl.max_response_bytes (20000000)', when the failure is a cancelled download)",
+)
+KNOWN_BUGS = {"redirect_loop": REDIRECT_LOOP_BUG, "huge_stream": STREAM_SIZE_BUG}
+
+
 @pytest.mark.parametrize(
-    "key",
-    [pytest.param(k, marks=REDIRECT_LOOP_BUG) if k == "redirect_loop" else k for k in FAILING],
+    "key", [pytest.param(k, marks=KNOWN_BUGS[k]) if k in KNOWN_BUGS else k for k in FAILING]
 )
 def test_failing_source_run_says_what_happened(crawled, key):
     result = crawled["results"][key]
@@ -292,6 +302,7 @@ def test_failing_source_run_says_what_happened(crawled, key):
         "malformed_xml": "feed",
         "layout_change": "matched nothing",
         "huge_body": "size",
+        "huge_stream": "size",
         "redirect_loop": "redirect",
     }[key]
     assert expected in run.error.lower(), (key, run.error)
@@ -324,6 +335,12 @@ def test_retries_are_bounded(crawled):
     assert 2 <= loop <= 2 * (20 + 1) * (RETRIES + 1)
 
 
+def test_huge_bodies_are_cut_off_not_read_whole(crawled):
+    for key in ("huge_body", "huge_stream"):
+        fault = VICTIMS[key][3]
+        assert fault.sent < fault.size, key  # the crawler hung up before 50 MB
+
+
 def test_charset_faults_store_readable_text(crawled):
     fresh = {
         key: [c for k, c in crawled["after"][key].items() if not k.startswith("earlier-")]
@@ -338,12 +355,9 @@ def test_charset_faults_store_readable_text(crawled):
         assert "Utlysning charset_header" in call["title"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="crawler/middlewares.py BackoffRetryMiddleware ignores Retry-After on 429/503: "
-    "the retry goes out after the exponential backoff only",
-)
 def test_429_retry_after_is_honoured(crawled):
+    """The retry waits at least what Retry-After asked (a lower bound on a wait the crawler
+    must make, not a timing measurement of its speed)."""
     times = [t for _m, p, t in crawled["server"].requests if p.startswith("/e429_then_ok/")]
     assert len(times) >= 2
     assert times[-1] - times[-2] >= 1.0  # Retry-After: 1
