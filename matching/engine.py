@@ -74,6 +74,7 @@ class NeedResult:
     hits: list[Hit] = field(default_factory=list)
     missing_any: bool = False
     missing_groups: list[list[str]] = field(default_factory=list)
+    conditions: list[Hit] = field(default_factory=list)  # one found term per all-of group
     excluded_by: list[Hit] = field(default_factory=list)
     programme_ok: bool = True
     programmes: list[str] = field(default_factory=list)
@@ -509,8 +510,12 @@ class CompiledNeeds:
         for group in need.all:
             group_hits = [t for t in group if t in hits]
             if group_hits:
-                # a group is a condition: only its best term adds to the score
-                matched.append(max(group_hits, key=lambda t: self._hit(t, hits[t]).weight))
+                best = max(group_hits, key=lambda t: self._hit(t, hits[t]).weight)
+                if need.any:
+                    # beside any-terms a group is a condition: it adds nothing to the score
+                    result.conditions.append(self._hit(best, hits[best]))
+                else:
+                    matched.append(best)  # a need of groups only scores each group's best
             else:
                 result.passed = False
                 result.missing_groups.append([self._terms[t].raw for t in group])

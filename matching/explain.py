@@ -13,9 +13,14 @@ def _hit_text(hit: Hit) -> str:
 
 
 def _need_status(need: NeedResult, programme: str | None) -> str:
+    groups = (
+        "; all-of groups met by " + ", ".join(_hit_text(h) for h in need.conditions)
+        if need.conditions
+        else ""
+    )
     if need.passed:
         terms = ", ".join(_hit_text(h) for h in need.hits)
-        return f"matched (+{need.score:g}): {terms}"
+        return f"matched (+{need.score:g}): {terms}{groups}"
     why: list[str] = []
     if not need.programme_ok:
         why.append(
@@ -30,7 +35,7 @@ def _need_status(need: NeedResult, programme: str | None) -> str:
         why.append(f"no term of the all-of group [{shown}]")
     if need.hits:
         why.append("found: " + ", ".join(_hit_text(h) for h in need.hits))
-    return "; ".join(why)
+    return "; ".join(why) + groups
 
 
 def closest_needs(audience: AudienceResult, limit: int = 3) -> list[NeedResult]:
@@ -139,6 +144,7 @@ def explain_json(evaluation: Evaluation, *, key: str | None = None) -> dict[str,
                         "hits": [hit(h) for h in n.hits],
                         "missing_any": n.missing_any,
                         "missing_groups": n.missing_groups,
+                        "conditions": [hit(h) for h in n.conditions],
                         "excluded_by": [hit(h) for h in n.excluded_by],
                         "programme_ok": n.programme_ok,
                     }
