@@ -390,12 +390,12 @@ class CompiledNeeds:
     def _scan(self, toks: list[str], lang: str) -> dict[int, str]:
         """Matched single-word terms and phrases of one field: term id → matched text."""
         cache = self._caches[lang]
+        if len(cache.known) > _CACHE_LIMIT:  # start afresh (bounded memory)
+            cache.known.clear()
+            cache.matched.clear()
         distinct = set(toks)
         new = distinct - cache.known
         if new:
-            if len(cache.known) > _CACHE_LIMIT:
-                cache.known.clear()
-                cache.matched.clear()
             for word in new:
                 found = self._word_specs(word, lang)
                 if found:

@@ -170,3 +170,16 @@ def test_any_text_is_matched_without_error(text, language):
     for tag in tags:
         assert tag.score >= 1.0
         assert all(r["snippet"] is not None for r in tag.reasons)
+
+
+def test_word_cache_restart_keeps_results_identical(monkeypatch):
+    import matching.engine as engine
+
+    compiled = compile_needs(NEEDS)
+    call = {"title": "Grundskolan", "description": "Äldreomsorgen och skolorna."}
+    before = [(t.key, t.score, t.reasons) for t in match_call(compiled, call)]
+    monkeypatch.setattr(engine, "_CACHE_LIMIT", 1)
+    filler = {"title": "Något helt annat", "description": "ord " * 5 + "fler ord här"}
+    for _ in range(3):  # each call now restarts the cache
+        match_call(compiled, filler)
+        assert [(t.key, t.score, t.reasons) for t in match_call(compiled, call)] == before
