@@ -215,6 +215,21 @@ def _derivation(word: str) -> str:
     return ""
 
 
+_SV_DERIVATIONS = (
+    ("ande", ("ande", "ende", "andet", "andes", "andets", "endet")),
+    ("ning", ("ning", "ningen", "ningar", "ningarna", "ningens", "nings")),
+)
+
+
+def _derivation_sv(word: str) -> str:
+    """The Swedish derivational ending a stem comparison must agree on: the stemmer makes
+    lärande (learning) and lärare (teacher) both "lär"."""
+    for name, endings in _SV_DERIVATIONS:
+        if word.endswith(endings):
+            return name
+    return ""
+
+
 def _satisfied(spec: _Spec, word: str, wsv: str, wen: str, lang: str) -> bool:
     mode = spec.mode
     if mode == "prefix":
@@ -231,7 +246,7 @@ def _satisfied(spec: _Spec, word: str, wsv: str, wen: str, lang: str) -> bool:
     if word == spec.text:
         return True
     if lang == "sv":
-        if wsv == spec.stem_sv:
+        if wsv == spec.stem_sv and _derivation_sv(word) == _derivation_sv(spec.text):
             return True
     elif wen == spec.stem_en and _derivation(word) == _derivation(spec.text):
         return True
