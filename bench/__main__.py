@@ -42,6 +42,35 @@ def _load_previous() -> list[dict]:
     return list(data.get("results", [])) if isinstance(data, dict) else list(data)
 
 
+def markdown(data: dict) -> str:
+    """results.json as a Markdown table."""
+    from bench.harness import fmt
+
+    lines = [
+        "| benchmark | ours | baseline | ratio | target | peak MB | result | measured |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for r in data.get("results", []):
+        verdict = "error" if r.get("error") else ("**pass**" if r.get("passed") else "**miss**")
+        ratio_text = "—" if r.get("ratio") is None else f"{r['ratio']:.3f}"
+        details = r.get("details", {})
+        when = details.get("measured_at", "")[:16].replace("T", " ")
+        if details.get("quick"):
+            when += " (quick)"
+        lines.append(
+            f"| {r['name']} | {fmt(r.get('ours'), r.get('unit', ''))} | "
+            f"{fmt(r.get('baseline'), r.get('unit', ''))} | {ratio_text} | {r.get('target', '')} | "
+            f"{fmt(r.get('peak_memory_mb'))} | {verdict} | {when} |"
+        )
+    m = data.get("machine", {})
+    lines.append("")
+    lines.append(
+        f"Machine: {m.get('nproc')} × {m.get('cpu')}, {m.get('ram_gb')} GB RAM, "
+        f"Python {m.get('python')}, {m.get('platform')}."
+    )
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n\n")[0])
     parser.add_argument("names", nargs="*", help=f"benchmarks to run ({', '.join(GROUPS)})")
@@ -51,7 +80,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--output", type=Path, default=RESULTS, help="where to write the JSON (bench/results.json)"
     )
+    parser.add_argument(
+        "--markdown",
+        action="store_true",
+        help="print results.json as a Markdown table (for docs/benchmarks.md) and exit",
+    )
     args = parser.parse_args(argv)
+    if args.markdown:
+        print(markdown(json.loads(args.output.read_text(encoding="utf-8"))))
+        return 0
     wanted = [ALIASES.get(n, n) for n in args.names] or list(GROUPS)
     unknown = [n for n in wanted if n not in GROUPS]
     if unknown:
