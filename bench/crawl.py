@@ -54,16 +54,17 @@ def ours_crawl(url: str, db_path: str, fresh: bool) -> dict[str, Any]:
     path = Path(db_path)
     database_url = fresh_sqlite(path) if fresh else f"sqlite:///{path}"
     before = snapshot(path)
-    workdir = tempfile.mkdtemp(prefix="bevaka-bench-crawl-")
-    os.chdir(workdir)
-    started = time.perf_counter()
-    (result,) = crawl_sources(
-        config=_config(url, database_url),
-        keys=["eu_portal"],
-        database_url=database_url,
-        settings_overrides=dict(BENCH_SETTINGS),
-    )
-    seconds = time.perf_counter() - started
+    with tempfile.TemporaryDirectory(prefix="bevaka-bench-crawl-") as workdir:
+        os.chdir(workdir)
+        started = time.perf_counter()
+        (result,) = crawl_sources(
+            config=_config(url, database_url),
+            keys=["eu_portal"],
+            database_url=database_url,
+            settings_overrides=dict(BENCH_SETTINGS),
+        )
+        seconds = time.perf_counter() - started
+        os.chdir(ROOT)
     after = snapshot(path)
     import json
     import sqlite3
@@ -85,17 +86,17 @@ def baseline_crawl(url: str, pages: int, page_size: int) -> dict[str, Any]:
     """Worker: the bare spider in a fresh process, timed around the process."""
     env = dict(os.environ)
     env["PYTHONPATH"] = str(ROOT)
-    workdir = tempfile.mkdtemp(prefix="bevaka-bench-bare-")
-    started = time.perf_counter()
-    proc = subprocess.run(
-        [sys.executable, "-m", "bench.bare_spider", url, str(pages), str(page_size)],
-        capture_output=True,
-        text=True,
-        cwd=workdir,
-        env=env,
-        check=False,
-    )
-    seconds = time.perf_counter() - started
+    with tempfile.TemporaryDirectory(prefix="bevaka-bench-bare-") as workdir:
+        started = time.perf_counter()
+        proc = subprocess.run(
+            [sys.executable, "-m", "bench.bare_spider", url, str(pages), str(page_size)],
+            capture_output=True,
+            text=True,
+            cwd=workdir,
+            env=env,
+            check=False,
+        )
+        seconds = time.perf_counter() - started
     if proc.returncode != 0:
         raise RuntimeError(f"bare spider failed: {proc.stderr[-2000:]}")
     import json
@@ -107,7 +108,7 @@ def baseline_crawl(url: str, pages: int, page_size: int) -> dict[str, Any]:
 def run(quick: bool, log) -> list[Result]:
     from bench.sedia import SediaServer
 
-    topics = 1000 if quick else 5000
+    topics = 500 if quick else 5000
     log(f"crawl: generating {topics} SEDIA topics …")
     with SediaServer(topics) as server, tempfile.TemporaryDirectory(prefix="bevaka-bench-") as tmp:
         db_path = str(Path(tmp) / "crawl.sqlite3")

@@ -136,15 +136,15 @@ def ours_digest(subscribers: int, smtp_port: int) -> dict[str, Any]:
     from notifications.ledger import run_digest
     from storage.db import make_engine
 
-    workdir = tempfile.mkdtemp(prefix="bevaka-bench-digest-")
-    database_url = fresh_sqlite(Path(workdir) / "digest.sqlite3")
-    config = _config(database_url, smtp_port, workdir)
-    engine = make_engine(database_url)
-    seeded = seed(engine, config.needs, subscribers)
-    started = time.perf_counter()
-    report = run_digest(config=config, engine=engine, now=NOW, send=True)
-    seconds = time.perf_counter() - started
-    engine.dispose()
+    with tempfile.TemporaryDirectory(prefix="bevaka-bench-digest-") as workdir:
+        database_url = fresh_sqlite(Path(workdir) / "digest.sqlite3")
+        config = _config(database_url, smtp_port, workdir)
+        engine = make_engine(database_url)
+        seeded = seed(engine, config.needs, subscribers)
+        started = time.perf_counter()
+        report = run_digest(config=config, engine=engine, now=NOW, send=True)
+        seconds = time.perf_counter() - started
+        engine.dispose()
     return {
         "seconds": seconds,
         "sent": len(report.sent),
@@ -203,7 +203,7 @@ def baseline_digest(
 def run(quick: bool, log) -> list[Result]:
     from bench.servers import SmtpSink
 
-    subscribers = 200 if quick else 1000
+    subscribers = 100 if quick else 1000
     log(f"digests: {subscribers} subscribers …")
     with SmtpSink(keep=True) as sink, tempfile.TemporaryDirectory(prefix="bevaka-bench-") as tmp:
         ours_run = run_child(

@@ -124,7 +124,7 @@ def baseline_match(count: int) -> dict[str, Any]:
 
 
 def run(quick: bool, log) -> list[Result]:
-    count = 4000 if quick else 20_000
+    count = 2000 if quick else 20_000
     log(f"matching: {count} calls against config/needs.yaml …")
     base_run = run_child("bench.matcher:baseline_match", {"count": count})
     base = checked(base_run, "matching baseline")

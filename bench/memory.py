@@ -96,7 +96,7 @@ def run(quick: bool, log) -> list[Result]:
     from bench.sedia import SediaServer
     from bench.servers import SmtpSink
 
-    topics = 1000 if quick else 5000
+    topics = 500 if quick else 5000
     log(f"memory: bevaka run-once over {topics} SEDIA topics …")
     with (
         SediaServer(topics) as server,

@@ -159,7 +159,7 @@ def run(quick: bool, log) -> list[Result]:
     from bench.vocab import need_terms
     from config.loader import DEFAULT_CONFIG_DIR, load_config
 
-    feeds = 20 if quick else 200
+    feeds = 10 if quick else 200
     items = 20
     terms = need_terms(load_config(DEFAULT_CONFIG_DIR).needs)
     log(f"peer: {feeds} RSS feeds × {items} items …")
