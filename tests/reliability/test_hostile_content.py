@@ -38,6 +38,10 @@ OVERRIDES = {**BENCH_SETTINGS, "DOWNLOAD_TIMEOUT": 5, "RETRY_TIMES": 0}
 MEGA = "Klimat " + "A" * 1_000_000
 INVISIBLE = "\u200b\u200d\u202e\u202a\u2066\ufeff"
 INJECT = "Klimat&#13;&#10;Bcc: evil@example.com&#13;&#10;Subject: pwned"
+ICS_INJECT = (
+    "Kultur och klimat&#13;&#10;END:VEVENT&#13;&#10;BEGIN:VEVENT&#13;&#10;"
+    "SUMMARY:injected&#13;&#10;ATTENDEE:mailto:evil@example.com"
+)
 ALLOWED_SCHEMES = ("http://", "https://", "mailto:")
 
 
@@ -58,18 +62,22 @@ def hostile_feed() -> bytes:
         ("Klimat via javascript-länk", "javascript:alert(7)", "ska inte lagras med länken"),
         ("Klimat via data-länk", "data:text/html,&lt;script&gt;alert(8)&lt;/script&gt;", "x"),
         ("Klimat =?utf-8?b?QmNjOiBldmlsQGV4YW1wbGUuY29t?=", "{base}/ok/5", "Budget: -5 000 000 kr"),
+        (ICS_INJECT, "{base}/ok/8", "Kultur. Sista ansökningsdag 15 mars 2027."),
     ]
     body = "".join(
         f"<item><guid isPermaLink='false'>h{n}</guid><title>{t}</title><link>{link}</link>"
         f"<description>{d}</description></item>"
         for n, (t, link, d) in enumerate(items)
     )
-    xml = (
+    return (
         "<?xml version='1.0' encoding='utf-8'?><rss version='2.0'><channel><title>f</title>"
         f"<link>{{base}}</link><description>d</description>{body}</channel></rss>"
     ).encode()
-    # invalid UTF-8 inside an otherwise UTF-8 feed
-    return xml.replace(b"kontroll", b"kontroll \xff\xfe\xc3(")
+
+
+def broken_bytes_feed() -> bytes:
+    """The same feed with a few invalid UTF-8 bytes in one entry."""
+    return hostile_feed().replace(b"kontroll", b"kontroll \xff\xfe\xc3(")
 
 
 def hostile_listing() -> bytes:
@@ -142,7 +150,8 @@ def hostile(module_db_url, tmp_path_factory):
     with FaultServer() as server:
         server.route("/hostile/feed.xml", Body(hostile_feed(), "application/rss+xml"))
         server.route("/hostile/list.html", Body(hostile_listing(), "text/html; charset=utf-8"))
-        for n in range(1, 8):
+        server.route("/hostile/bytes.xml", Body(broken_bytes_feed(), "application/rss+xml"))
+        for n in range(1, 9):
             server.route(f"/ok/{n}", Body(detail_page(n)))
         config = example_config(tmp_path_factory.mktemp("cfg"))
         sources = SourcesFile(
@@ -156,6 +165,12 @@ def hostile(module_db_url, tmp_path_factory):
                         "follow_links": True,
                         "detail": {"budget": ".budget", "deadline": ".deadline"},
                     },
+                ),
+                SourceEntry(
+                    key="hostile_bytes",
+                    name="Trasiga byte",
+                    kind="feed",
+                    url=server.url("/hostile/bytes.xml"),
                 ),
                 SourceEntry(
                     key="hostile_listing",
@@ -190,7 +205,7 @@ def hostile(module_db_url, tmp_path_factory):
 
 def test_crawls_survive(hostile):
     by_source = {r.source: r for r in hostile["results"]}
-    for key in ("hostile_feed", "hostile_listing"):
+    for key in ("hostile_feed", "hostile_bytes", "hostile_listing"):
         assert by_source[key].outcome == "ok", (key, by_source[key].error)
         assert by_source[key].seen >= 4
     runs = rows(hostile["engine"], CrawlRun)
@@ -217,6 +232,30 @@ def test_stored_calls_are_clean(hostile):
     titles = " ".join(c.title for c in calls)
     assert "Bcc: evil@example.com" in titles  # kept as text, on the title's one line
     assert any(c.title.startswith("Klimat AAAA") for c in calls)  # the megabyte title, cut
+
+
+@pytest.mark.xfail(
+    strict=True,
+    raises=AssertionError,
+    reason="crawler/spiders/feed.py parse: the raw bytes go to feedparser, which on one invalid "
+    "UTF-8 sequence re-decodes the WHOLE feed in a guessed charset (here ISO-8859-2): every å/ä/ö of every entry "
+    "becomes mojibake ('fÃ¶r') and the Swedish cue words ('ansökningsdag') no longer match, "
+    "so deadlines are lost (fix: decode the body with errors='replace' using the declared "
+    "encoding and give feedparser the text)",
+)
+def test_invalid_bytes_in_one_entry_do_not_garble_the_others(hostile):
+    bytes_feed = {
+        c.external_id: c for c in rows(hostile["engine"], Call, Call.source == "hostile_bytes")
+    }
+    clean_feed = {
+        c.external_id: c for c in rows(hostile["engine"], Call, Call.source == "hostile_feed")
+    }
+    assert len(clean_feed) >= 5 and sorted(bytes_feed) == sorted(clean_feed)
+    for external_id, clean in clean_feed.items():
+        if external_id == "h3":  # the entry with the invalid bytes
+            continue
+        assert bytes_feed[external_id].title == clean.title, bytes_feed[external_id].title
+        assert bytes_feed[external_id].deadlines == clean.deadlines, external_id
 
 
 def test_impossible_dates_do_not_become_deadlines(hostile):
@@ -270,7 +309,7 @@ def test_web_pages_are_safe(hostile):
             assert response.status_code == 200, (path, response.status_code)
             assert "text/html" in response.headers["content-type"]
             check_html(response.text)
-        (templated,) = [c for c in calls if "{{ 7*7 }}" in c.title]
+        templated = next(c for c in calls if "{{ 7*7 }}" in c.title)
         page = client.get(f"/utlysning/{templated.id}").text
         assert "{{ 7*7 }}" in _Collector_text(page)  # shown as text, never evaluated
 
@@ -279,3 +318,28 @@ def _Collector_text(html: str) -> str:  # noqa: N802
     parsed = _Collector()
     parsed.feed(html)
     return "".join(parsed.text)
+
+
+def test_calendar_cannot_be_injected(hostile):
+    from fastapi.testclient import TestClient
+    from icalendar import Calendar
+
+    from web.app import create_app
+
+    app = create_app(hostile["config"], hostile["engine"], clock=lambda: NOW, environ={})
+    with TestClient(app) as client:
+        response = client.get("/kalender/forvaltning/kultur-fritid.ics")
+    assert response.status_code == 200
+    body = response.content.decode("utf-8")
+    lines = body.replace("\r\n ", "").split("\r\n")  # unfolded content lines
+    assert not [line for line in lines if line.startswith(("SUMMARY:injected", "ATTENDEE"))]
+    calendar = Calendar.from_ical(response.content)
+    events = list(calendar.walk("VEVENT"))
+    summaries = [str(e.get("summary")) for e in events]
+    injected = [t for t in summaries if "END:VEVENT" in t]
+    assert injected, summaries  # the hostile call is in the calendar, as one event
+    assert len(events) == len({str(e["uid"]) for e in events})
+    for summary in injected:
+        assert "END:VEVENT BEGIN:VEVENT" in summary and "\n" not in summary
+    for event in events:
+        assert "ATTENDEE" not in [k.upper() for k in event]

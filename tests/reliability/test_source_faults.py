@@ -267,6 +267,7 @@ def test_sources_around_the_faults_finish_and_store(crawled):
 
 REDIRECT_LOOP_BUG = pytest.mark.xfail(
     strict=True,
+    raises=AssertionError,
     reason="crawler/spiders/feed.py + listing.py (start requests without dont_filter): a redirect "
     "loop back to the start URL is dropped by Scrapy's duplicate filter, silently; the run "
     "ends 'empty' with no error instead of 'failed: redirect loop' (fix: dont_filter=True on "
@@ -277,6 +278,7 @@ REDIRECT_LOOP_BUG = pytest.mark.xfail(
 
 STREAM_SIZE_BUG = pytest.mark.xfail(
     strict=True,
+    raises=AssertionError,
     reason="crawler/spiders/base.py describe_failure: a body without Content-Length that "
     "outgrows DOWNLOAD_MAXSIZE is cancelled with an empty DownloadCancelledError, so the "
     "CrawlRun error says only 'DownloadCancelledError' (fix: name the cause, e.g. 'response "
