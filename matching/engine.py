@@ -22,6 +22,7 @@ import hashlib
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from itertools import product
 from typing import Any
 
 import ahocorasick
@@ -51,6 +52,7 @@ FIELDS = ("title", "keywords", "summary", "description")
 MAX_REASONS = 12
 COMPOUND_MIN_HEAD = 3  # letters before/after a term inside a Swedish compound
 _CACHE_LIMIT = 400_000  # distinct words remembered per language before the cache restarts
+_PHRASE_FORMS = 64  # word-form combinations tried by string search before walking tokens
 
 
 # --- results ---------------------------------------------------------------------------
@@ -180,11 +182,18 @@ class _Audience:
 
 
 class _WordCache:
-    __slots__ = ("known", "matched")
+    __slots__ = ("known", "matched", "info")
 
     def __init__(self) -> None:
         self.known: set[str] = set()
         self.matched: dict[str, frozenset[int]] = {}
+        # word → (single-word term ids it matches, phrase term ids it can anchor)
+        self.info: dict[str, tuple[tuple[int, ...], tuple[int, ...]]] = {}
+
+    def clear(self) -> None:
+        self.known.clear()
+        self.matched.clear()
+        self.info.clear()
 
 
 def _lcp(words: Iterable[str]) -> str:
@@ -322,6 +331,9 @@ class CompiledNeeds:
             self._automaton.add_word(key, tuple(ids))
         self._automaton.make_automaton()
         self._caches = {"sv": _WordCache(), "en": _WordCache()}
+        self._term_raws = [term.raw for term in self._terms]
+        order = sorted(range(len(FIELDS)), key=lambda i: (-self.field_weights[FIELDS[i]], i))
+        self._field_rank = tuple((FIELDS[i], self.field_weights[FIELDS[i]]) for i in order)
 
     # -- compile ------------------------------------------------------------------------
 
@@ -402,46 +414,101 @@ class CompiledNeeds:
         specs = self._specs
         return frozenset(i for i in candidates if _satisfied(specs[i], word, wsv, wen, lang))
 
+    def _word_info(self, found: frozenset[int]) -> tuple[tuple[int, ...], tuple[int, ...]]:
+        singles: list[int] = []
+        anchors: list[int] = []
+        for spec in found:
+            singles.extend(self._single.get(spec, ()))
+            anchors.extend(self._phrase_anchor.get(spec, ()))
+        return tuple(dict.fromkeys(singles)), tuple(dict.fromkeys(anchors))
+
     def _scan(self, toks: list[str], lang: str) -> dict[int, str]:
         """Matched single-word terms and phrases of one field: term id → matched text."""
         cache = self._caches[lang]
         if len(cache.known) > _CACHE_LIMIT:  # start afresh (bounded memory)
-            cache.known.clear()
-            cache.matched.clear()
+            cache.clear()
         distinct = set(toks)
         new = distinct - cache.known
         if new:
+            matched = cache.matched
+            info = cache.info
             for word in new:
                 found = self._word_specs(word, lang)
                 if found:
-                    cache.matched[word] = found
+                    matched[word] = found
+                    info[word] = self._word_info(found)
             cache.known |= new
-        present = distinct & cache.matched.keys()
+        info = cache.info
+        present = distinct & info.keys()
         if not present:
             return {}
+        out: dict[int, str] = {}
+        setdefault = out.setdefault
+        phrases: set[int] = set()
+        for word in present:
+            singles, anchors = info[word]
+            for term_id in singles:
+                setdefault(term_id, word)
+            if anchors:
+                phrases.update(anchors)
+        if phrases:
+            self._scan_phrases(toks, present, phrases, cache.matched, out)
+        return out
+
+    def _scan_phrases(
+        self,
+        toks: list[str],
+        present: set[str],
+        phrases: set[int],
+        matched: dict[str, frozenset[int]],
+        out: dict[int, str],
+    ) -> None:
+        """Add the phrases (anchored by a present word) whose words follow each other."""
+        have: set[int] = set().union(*(matched[w] for w in present))
+        terms = self._terms
+        candidates = [t for t in phrases if have >= terms[t].required]
+        if not candidates:
+            return
         spec_words: dict[int, list[str]] = {}
-        matched = cache.matched
         for word in present:
             for spec in matched[word]:
                 spec_words.setdefault(spec, []).append(word)
-        out: dict[int, str] = {}
-        single = self._single
-        terms = self._terms
-        candidates: list[int] = []
-        have = spec_words.keys()
-        phrase_anchor = self._phrase_anchor
-        for spec, words in spec_words.items():
-            for term_id in single.get(spec, ()):
-                out[term_id] = words[0]
-            for term_id in phrase_anchor.get(spec, ()):
-                if have >= terms[term_id].required:
-                    candidates.append(term_id)
+        joined = " " + " ".join(toks) + " "
         for term_id in candidates:
-            term = terms[term_id]
-            found_text = self._phrase(toks, term, spec_words[term.specs[term.anchor]], matched)
+            found_text = self._phrase_in(joined, terms[term_id], spec_words)
+            if found_text is None:  # too many word forms to try them all: walk the tokens
+                term = terms[term_id]
+                found_text = self._phrase(toks, term, spec_words[term.specs[term.anchor]], matched)  # type: ignore[index]
             if found_text:
                 out[term_id] = found_text
-        return out
+
+    @staticmethod
+    def _phrase_in(joined: str, term: _Term, spec_words: dict[int, list[str]]) -> str | None:
+        """The phrase's words following each other in ``joined`` (the field's tokens, one
+        space apart): "" when absent, None when there are too many forms to try."""
+        options = [[s] if isinstance(s, str) else spec_words[s] for s in term.specs]
+        count = 1
+        for words in options:
+            count *= len(words)
+        if count > _PHRASE_FORMS:
+            return None
+        if count == 1:
+            text = " ".join(words[0] for words in options)
+            return text if " " + text + " " in joined else ""
+        # As _phrase: the anchor's word forms in turn, each at its first place in the text.
+        anchor = term.anchor
+        for word in options[anchor]:
+            options[anchor] = [word]
+            first = -1
+            found = ""
+            for combo in product(*options):
+                text = " ".join(combo)
+                at = joined.find(" " + text + " ")
+                if at >= 0 and (first < 0 or at < first):
+                    first, found = at, text
+            if found:
+                return found
+        return ""
 
     @staticmethod
     def _phrase(
@@ -592,6 +659,103 @@ class CompiledNeeds:
             ]
         return result
 
+    def _best_field(self, fields_hit: dict[str, str]) -> tuple[str, float]:
+        """The heaviest field a term was found in (on a tie the earlier one), as in _hit."""
+        for name, weight in self._field_rank:
+            if name in fields_hit:
+                return name, weight
+        raise KeyError("no field")  # pragma: no cover - hits always name a field
+
+    def tags(self, call: Any) -> list[TagResult]:
+        """The tags of one call: the same result as ``evaluate(call, full=False).tags``,
+        without building the judgement of needs and audiences that are not tagged."""
+        _lang, fields, hits = self.scan_call(call)
+        if not hits:
+            return []
+        programme = call_programme(call)
+        needs = self._needs
+        touched: dict[int, set[int]] = {}
+        for term_id in hits:
+            for need_id in self._term_needs.get(term_id, ()):
+                need = needs[need_id]
+                if need.programmes and programme not in need.programmes:
+                    continue
+                touched.setdefault(need.audience, set()).add(need_id)
+        best_field: dict[int, tuple[str, float]] = {}
+
+        def field_of(term_id: int) -> tuple[str, float]:
+            found = best_field.get(term_id)
+            if found is None:
+                found = best_field[term_id] = self._best_field(hits[term_id])
+            return found
+
+        raws = self._term_raws
+        out: list[TagResult] = []
+        snippets: dict[tuple[str, str], str] = {}
+        flat: dict[str, str] = {}
+        for index in sorted(touched):
+            audience = self._audiences[index]
+            if any(t in hits for t in audience.none):
+                continue  # excluded: never tagged
+            # match text → (weight, term id, field, need name), as in _judge_audience
+            best: dict[str, tuple[float, int, str, str]] = {}
+            for need_id in sorted(touched[index]):
+                need = needs[need_id]
+                if any(t in hits for t in need.none):
+                    continue
+                matched = [t for t in need.any if t in hits]
+                if need.any and not matched:
+                    continue
+                passed = True
+                for group in need.all:
+                    group_hits = [t for t in group if t in hits]
+                    if not group_hits:
+                        passed = False
+                        break
+                    if not need.any:
+                        top = group_hits[0]
+                        top_weight = round(field_of(top)[1], 4)
+                        for t in group_hits[1:]:
+                            weight = round(field_of(t)[1], 4)
+                            if weight > top_weight:
+                                top, top_weight = t, weight
+                        matched.append(top)
+                if not passed:
+                    continue
+                need_weight = need.weight
+                for term_id in dict.fromkeys(matched):
+                    name, field_weight = field_of(term_id)
+                    weight = round(field_weight * need_weight, 4)
+                    match = hits[term_id][name]
+                    known = best.get(match)
+                    if known is None or weight > known[0]:
+                        best[match] = (weight, term_id, name, need.name)
+            score = round(sum(item[0] for item in best.values()), 4)
+            if score < audience.threshold:
+                continue
+            ordered = sorted(best.items(), key=lambda kv: (-kv[1][0], raws[kv[1][1]]))
+            reasons = []
+            for match, (weight, term_id, name, need_name) in ordered[:MAX_REASONS]:
+                text = snippets.get((name, match))
+                if text is None:
+                    if name not in flat:
+                        flat[name] = flatten(fields[name])
+                    text = snippets[(name, match)] = snippet(flat[name], match, flat=True)
+                reasons.append(
+                    {
+                        "need": need_name,
+                        "term": raws[term_id],
+                        "field": name,
+                        "match": match,
+                        "snippet": text,
+                        "weight": weight,
+                    }
+                )
+            out.append(
+                TagResult(audience.key, audience.kind, audience.name, round(score, 3), reasons)
+            )
+        return out
+
     def evaluate(self, call: Any, *, full: bool = True) -> Evaluation:
         """Judge every förvaltning/topic (``full``) or only those the call's terms touch."""
         lang, fields, hits = self.scan_call(call)
@@ -635,7 +799,7 @@ def compile_needs(needs: NeedsFile) -> CompiledNeeds:
 def match_call(compiled: CompiledNeeds, call: Any) -> list[TagResult]:
     """The tags of one call (an object or a mapping with title, summary, description,
     keywords, programme, identifier, language). Pure: no I/O."""
-    return compiled.evaluate(call, full=False).tags
+    return compiled.tags(call)
 
 
 def match_text(
