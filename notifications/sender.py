@@ -101,6 +101,7 @@ async def send_messages_async(
     for index in range(len(messages)):
         queue.put_nowait(index)
     delay_tasks: set[asyncio.Task] = set()
+    login_failed: list[str] = []  # set once the server refuses our credentials
 
     def settle(index: int) -> None:
         if on_result is not None:
@@ -136,6 +137,11 @@ async def send_messages_async(
                 index = await queue.get()
                 deferred = False
                 result = results[index]
+                if login_failed:
+                    result.error = login_failed[0]
+                    settle(index)
+                    queue.task_done()
+                    continue
                 result.attempts += 1
                 try:
                     if client is None or not client.is_connected:
@@ -169,8 +175,10 @@ async def send_messages_async(
                         deferred = temporary(index, min(codes) if codes else None, text)
                     client = await _reset_or_drop(client)
                 except aiosmtplib.SMTPAuthenticationError as exc:
-                    result.permanent, result.code = True, exc.code
-                    result.error = f"authentication failed: {exc.code} {exc.message}"
+                    # A wrong password is a configuration problem, not the message's: leave it
+                    # (and every message after it) unsent but retryable, and stop trying.
+                    login_failed.append(f"SMTP authentication failed: {exc.code} {exc.message}")
+                    result.code, result.error = exc.code, login_failed[0]
                     settle(index)
                     client = await _drop(client)
                 except aiosmtplib.SMTPResponseException as exc:

@@ -243,15 +243,6 @@ def test_starttls_not_offered_sends_nothing_in_clear(engine, world, tmp_path):
         _check_nobody_skipped(report, engine)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="notifications/sender.py send_messages_async: SMTPAuthenticationError is treated as "
-    "a permanent failure of each message, so a wrong SMTP password marks every subscriber's "
-    "digest 'failed' for the week and the re-run after the password is fixed sends nothing "
-    "(fix: a login failure is a configuration problem: leave the deliveries pending, stop "
-    "the run and tell the operator)",
-)
 @pytest.mark.filterwarnings("ignore:Requiring AUTH")
 def test_login_refused_then_fixed_rerun_sends_everyone(engine, world, tmp_path):
     from aiosmtpd.smtp import AuthResult
