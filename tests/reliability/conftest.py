@@ -4,7 +4,6 @@ at a fault server, and helpers that read what a crawl left in the database."""
 from __future__ import annotations
 
 import os
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,10 +13,8 @@ ROOT = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
 PG_ADMIN_URL = os.environ.get("BEVAKA_TEST_DATABASE_URL")
 
-if str(HERE) not in sys.path:  # `import faults` from the test modules
-    sys.path.insert(0, str(HERE))
-
-
+# pytest puts this directory on sys.path (rootdir-relative imports, no __init__.py), so the
+# test modules import the helpers as `faults` and `rel_support`.
 from rel_support import fresh_database  # noqa: E402
 
 

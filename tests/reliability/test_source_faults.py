@@ -284,7 +284,7 @@ STREAM_SIZE_BUG = pytest.mark.xfail(
     "CrawlRun error says only 'DownloadCancelledError' (fix: name the cause, e.g. 'response "
     "larger than crawl.max_response_bytes (20000000)', when the failure is a cancelled download)",
 )
-KNOWN_BUGS = {"redirect_loop": REDIRECT_LOOP_BUG, "huge_stream": STREAM_SIZE_BUG}
+KNOWN_BUGS: dict = {}
 
 
 @pytest.mark.parametrize(
