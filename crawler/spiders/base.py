@@ -89,8 +89,7 @@ class BevakaSpider(scrapy.Spider):
             self.fatal = True
         self.logger.warning("%s: %s", "fatal" if fatal else "error", message)
 
-    @staticmethod
-    def describe_failure(failure: Failure) -> str:
+    def describe_failure(self, failure: Failure) -> str:
         from scrapy.spidermiddlewares.httperror import HttpError
 
         request = getattr(failure, "request", None)
@@ -98,6 +97,14 @@ class BevakaSpider(scrapy.Spider):
         if failure.check(HttpError):
             return f"HTTP {failure.value.response.status} from {url}"
         exc = failure.value
+        if exc.__class__.__name__ == "DownloadCancelledError" and not str(exc):
+            # Scrapy cancels a body that outgrows DOWNLOAD_MAXSIZE without saying so.
+            crawler = getattr(self, "crawler", None)
+            limit = crawler.settings.getint("DOWNLOAD_MAXSIZE") if crawler else 0
+            return (
+                f"download cancelled: response size over crawl.max_response_bytes "
+                f"({limit} bytes) ({url})"
+            )
         text = str(exc) or exc.__class__.__name__
         return f"{exc.__class__.__name__}: {text} ({url})"
 

@@ -64,8 +64,12 @@ class FeedSpider(BevakaSpider):
             yield request
 
     def start_requests(self):
+        # dont_filter: a redirect back to a start URL must reach RedirectMiddleware's limit
+        # (and so the errback) instead of being dropped silently by the duplicate filter.
         for url in self.source.all_urls:
-            yield scrapy.Request(url, callback=self.parse, errback=self.on_fatal_error)
+            yield scrapy.Request(
+                url, callback=self.parse, errback=self.on_fatal_error, dont_filter=True
+            )
 
     def parse(self, response: Response, **_: Any):
         self.pages += 1

@@ -70,9 +70,14 @@ class ListingSpider(BevakaSpider):
             yield request
 
     def start_requests(self):
+        # dont_filter: see FeedSpider.start_requests (redirect loops must fail the source).
         for url in self.source.all_urls:
             yield scrapy.Request(
-                url, callback=self.parse, errback=self.on_fatal_error, cb_kwargs={"page": 1}
+                url,
+                callback=self.parse,
+                errback=self.on_fatal_error,
+                cb_kwargs={"page": 1},
+                dont_filter=True,
             )
 
     # --- stats -------------------------------------------------------------------------

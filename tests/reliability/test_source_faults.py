@@ -265,31 +265,7 @@ def test_sources_around_the_faults_finish_and_store(crawled):
         assert all(c["last_seen_at"] == NOW2 for c in crawled["after"][key].values())
 
 
-REDIRECT_LOOP_BUG = pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="crawler/spiders/feed.py + listing.py (start requests without dont_filter): a redirect "
-    "loop back to the start URL is dropped by Scrapy's duplicate filter, silently; the run "
-    "ends 'empty' with no error instead of 'failed: redirect loop' (fix: dont_filter=True on "
-    "start requests so RedirectMiddleware's max-redirects IgnoreRequest reaches the errback, "
-    "or note a fatal error on the request_dropped signal)",
-)
-
-
-STREAM_SIZE_BUG = pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="crawler/spiders/base.py describe_failure: a body without Content-Length that "
-    "outgrows DOWNLOAD_MAXSIZE is cancelled with an empty DownloadCancelledError, so the "
-    "CrawlRun error says only 'DownloadCancelledError' (fix: name the cause, e.g. 'response "
-    "larger than crawl.max_response_bytes (20000000)', when the failure is a cancelled download)",
-)
-KNOWN_BUGS: dict = {}
-
-
-@pytest.mark.parametrize(
-    "key", [pytest.param(k, marks=KNOWN_BUGS[k]) if k in KNOWN_BUGS else k for k in FAILING]
-)
+@pytest.mark.parametrize("key", FAILING)
 def test_failing_source_run_says_what_happened(crawled, key):
     result = crawled["results"][key]
     run = rows(crawled["engine"], CrawlRun, CrawlRun.id == result.run_id)[0]
