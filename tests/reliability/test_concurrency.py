@@ -1,6 +1,7 @@
 """The web app and the scheduler's work on one database at the same time: the real app
-served by uvicorn in a thread answers page after page while a crawl (child processes
-writing hundreds of calls), a match and a digest run (SMTP to a real aiosmtpd) write to the
+served by uvicorn in a thread answers page after page while the scheduler's pipeline
+(``scheduler.pipeline.run_once``: a crawl in child processes writing hundreds of calls, a
+match, health alerts, a digest run with SMTP to a real aiosmtpd) writes to the
 same SQLite file (WAL, busy timeout) — or the same PostgreSQL database when
 BEVAKA_TEST_DATABASE_URL is set. Every page answers 200; "database is locked" never
 reaches a user; the writers finish with everything stored."""
@@ -23,9 +24,8 @@ from sqlmodel import Session
 from config.schema import SourceEntry, SourcesFile
 from crawler.runner import crawl_sources
 from crawler.settings import BENCH_SETTINGS
-from matching.service import run_match
 from notifications.example import EXAMPLE_NOW, example_config, seed_example
-from notifications.ledger import run_digest
+from scheduler.pipeline import run_once
 from storage.db import make_engine
 from storage.models import Call, Delivery, Subscriber
 
@@ -101,6 +101,7 @@ def test_pages_answer_while_crawl_match_and_digest_write(db_url, tmp_path):
         )
         config = dataclasses.replace(
             config,
+            settings=config.settings.model_copy(update={"database_url": db_url}),
             sources=SourcesFile(
                 sources=[
                     SourceEntry(key=k, name=k, kind="feed", url=feeds.url(f"/{k}.xml"))
@@ -111,17 +112,14 @@ def test_pages_answer_while_crawl_match_and_digest_write(db_url, tmp_path):
         app = create_app(config, make_engine(db_url), clock=lambda: NOW, environ={})
 
         def writer() -> None:
+            """What the scheduler does on a Monday morning: crawl → match → health → digest."""
             try:
-                results["crawl"] = crawl_sources(
-                    config=config,
-                    database_url=db_url,
-                    now=NOW - timedelta(hours=1),
+                results["stages"] = run_once(
+                    config,
+                    engine,
+                    NOW,
                     settings_overrides={**BENCH_SETTINGS, "RETRY_TIMES": 0},
                 )
-                with Session(engine) as session:
-                    results["match"] = run_match(session=session, needs=config.needs, now=NOW)
-                    session.commit()
-                results["digest"] = run_digest(config=config, engine=engine, now=NOW)
             except BaseException as exc:  # noqa: BLE001 - reported by the test
                 errors.append(exc)
 
@@ -147,11 +145,11 @@ def test_pages_answer_while_crawl_match_and_digest_write(db_url, tmp_path):
     assert not bad, bad[:10]
     print(f"{len(statuses)} pages served while the writers ran")
     assert len(statuses) >= len(paths)
-    crawl = {r.source: r for r in results["crawl"]}
-    assert all(r.outcome == "ok" and r.new == ITEMS for r in crawl.values()), crawl
+    stages = {r.name: r for r in results["stages"]}
+    assert all(r.ok for r in stages.values()), [(r.name, r.error) for r in stages.values()]
+    assert stages["crawl"].summary["new"] == 2 * ITEMS
     assert len(rows(engine, Call, Call.source.in_(["flode_a", "flode_b"]))) == 2 * ITEMS
-    digest = results["digest"]
-    assert digest.ok and len(digest.sent) == SUBSCRIBERS + 2, digest.as_json()
+    assert stages["digest"].summary["sent"] == SUBSCRIBERS + 2, stages["digest"].summary
     assert {d.status for d in rows(engine, Delivery)} == {"sent"}
     assert len(smtp.messages) == SUBSCRIBERS + 2
     engine.dispose()
