@@ -199,15 +199,6 @@ def test_two_crawls_of_one_source_at_once_store_each_call_once(db_url, tmp_path)
     engine.dispose()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=IntegrityError,
-    reason="storage/repo.py upsert_call selects, then inserts: when another process inserts "
-    "the same (source, external_id) in between (two crawls of one source at once), the "
-    "INSERT raises IntegrityError, StorePipeline counts an error and the CrawlRun ends "
-    "'failed' with raw SQL in its error (fix: insert inside a SAVEPOINT and on IntegrityError "
-    "re-select and update, or INSERT ... ON CONFLICT; or one lease per source in the runner)",
-)
 def test_upsert_survives_a_concurrent_insert_of_the_same_call(db_url):
     from sqlalchemy import event
 

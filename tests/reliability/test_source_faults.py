@@ -1,8 +1,8 @@
 """Source faults: one crawl through the real runner (one child process per source) where
 most sources misbehave in a different way, between two healthy ones.
 
-Every source is first crawled healthy (its calls stored), then the fault server switches
-each "victim" to its fault and everything is crawled again. What must hold:
+Every misbehaving source ("victim") already has two calls from an earlier crawl; then all
+sources are crawled once, each victim answering with its fault. What must hold:
 
 * the healthy sources (crawled before and after the victims) finish and store their calls;
 * a victim's CrawlRun says what happened (outcome and error text);
@@ -125,7 +125,7 @@ def portal_entry(key: str) -> dict:
     }
 
 
-# Each victim: (entry, path, healthy answer, faulty answer, expected outcome)
+# Each victim: (entry, path, healthy answer (for reference), fault, expected outcome)
 def _victims() -> dict[str, tuple[dict, str, object, object, str]]:
     def feed(key, fault, outcome="failed"):
         path = f"/{key}/feed.xml"
