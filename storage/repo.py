@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from sqlalchemy import func
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from storage.models import Call, CallChange, CallLink, CrawlRun, Tag, utcnow
@@ -77,11 +78,10 @@ def upsert_call(
     A changed title, status, deadline list, opening date or budget adds one CallChange row
     per field. An unchanged call is left alone (bar a coarse ``last_seen_at``).
     """
-    call = session.exec(
-        select(Call).where(Call.source == data.source, Call.external_id == data.external_id)
-    ).first()
+    query = select(Call).where(Call.source == data.source, Call.external_id == data.external_id)
+    call = session.exec(query).first()
     if call is None:
-        call = Call(
+        fresh = Call(
             source=data.source,
             external_id=data.external_id,
             url=data.url,
@@ -90,10 +90,15 @@ def upsert_call(
             last_seen_at=now,
             updated_at=now,
         )
-        _apply(call, data, now)
-        session.add(call)
-        session.flush()
-        return UpsertResult("new", call, [])
+        _apply(fresh, data, now)
+        try:
+            # A savepoint, so that losing a race with another process inserting the same
+            # call (two crawls of one source at once) costs only this insert.
+            with session.begin_nested():
+                session.add(fresh)
+            return UpsertResult("new", fresh, [])
+        except IntegrityError:
+            call = session.exec(query).one()  # theirs won: update it like any existing call
 
     new_hash = data.content_hash()
     status = derive_status(

@@ -18,7 +18,6 @@ import pytest
 import uvicorn
 from faults import Body, FaultServer, SmtpFaultServer
 from rel_support import rows
-from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
 from config.schema import SourceEntry, SourcesFile
