@@ -23,6 +23,7 @@ error: the source's CrawlRun is ``failed`` with the parser's message.
 from __future__ import annotations
 
 import io
+import re
 from datetime import UTC, datetime
 from typing import Any
 
@@ -46,6 +47,30 @@ def _struct_to_utc(value: Any) -> datetime | None:
         return datetime(*value[:6], tzinfo=UTC)
     except (TypeError, ValueError):
         return None
+
+
+_XML_ENCODING = re.compile(rb"""^(\s*<\?xml[^>]*?encoding\s*=\s*["'])([A-Za-z0-9._-]+)(["'])""")
+_CHARSET = re.compile(rb"charset\s*=\s*[\"']?([A-Za-z0-9._-]+)", re.IGNORECASE)
+
+
+def utf8_feed(body: bytes, content_type: bytes = b"") -> bytes:
+    """The feed as UTF-8, decoded in its declared charset (HTTP header, then the XML
+    declaration, else UTF-8) with invalid bytes replaced. Left to itself, feedparser re-decodes
+    a whole feed in a guessed charset when one entry holds invalid bytes, garbling every
+    å, ä and ö in the others."""
+    declared = _CHARSET.search(content_type or b"") or None
+    xml_decl = _XML_ENCODING.match(body[:200])
+    name = (declared.group(1) if declared else xml_decl.group(2) if xml_decl else b"utf-8").decode(
+        "ascii"
+    )
+    try:
+        text = body.decode(name, errors="replace")
+    except LookupError:
+        text = body.decode("utf-8", errors="replace")
+    data = text.encode("utf-8")
+    if xml_decl:
+        data = _XML_ENCODING.sub(rb"\g<1>utf-8\g<3>", data, count=1)
+    return data
 
 
 class FeedSpider(BevakaSpider):
@@ -76,10 +101,8 @@ class FeedSpider(BevakaSpider):
         # Bytes in a stream: feedparser would treat a str/bytes that looks like a path or URL
         # as something to open or fetch.
         parsed = feedparser.parse(
-            io.BytesIO(response.body),
-            response_headers={
-                "content-type": response.headers.get("Content-Type", b"").decode("latin-1")
-            },
+            io.BytesIO(utf8_feed(response.body, response.headers.get("Content-Type", b""))),
+            response_headers={"content-type": "application/xml; charset=utf-8"},
             resolve_relative_uris=False,
             sanitize_html=True,
         )

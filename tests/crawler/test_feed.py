@@ -242,3 +242,24 @@ def test_feed_through_scrapy(mirror: Mirror) -> None:
     assert (calls["1001"].budget, calls["1001"].currency) == (4_000_000.0, "EUR")
     assert calls["klimat-2027"].budget == 25_000_000.0
     assert calls["1001"].kind == "news"
+
+
+def test_utf8_feed_decodes_the_declared_charset_and_replaces_bad_bytes():
+    from crawler.spiders.feed import utf8_feed
+
+    latin = (
+        '<?xml version="1.0" encoding="ISO-8859-1"?><rss><title>Sista ansökningsdag</title></rss>'
+    )
+    converted = utf8_feed(latin.encode("latin-1"))
+    assert converted.startswith(b'<?xml version="1.0" encoding="utf-8"?>')
+    assert "ansökningsdag".encode() in converted
+    broken = (
+        '<?xml version="1.0" encoding="utf-8"?><rss><a>för</a><b>x\xff\xfey</b><c>äldre</c></rss>'
+    )
+    raw = broken.encode("utf-8").replace("\xff\xfe".encode(), b"\xff\xfe")
+    out = utf8_feed(raw).decode("utf-8")
+    assert "<a>för</a>" in out and "<c>äldre</c>" in out and "\ufffd" in out
+    # The HTTP header's charset wins over the XML declaration.
+    assert "ö".encode() in utf8_feed(
+        "<rss>ö</rss>".encode("cp1252"), b"text/xml; charset=windows-1252"
+    )

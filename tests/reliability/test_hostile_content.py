@@ -234,15 +234,6 @@ def test_stored_calls_are_clean(hostile):
     assert any(c.title.startswith("Klimat AAAA") for c in calls)  # the megabyte title, cut
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="crawler/spiders/feed.py parse: the raw bytes go to feedparser, which on one invalid "
-    "UTF-8 sequence re-decodes the WHOLE feed in a guessed charset (here ISO-8859-2): every å/ä/ö of every entry "
-    "becomes mojibake ('fÃ¶r') and the Swedish cue words ('ansökningsdag') no longer match, "
-    "so deadlines are lost (fix: decode the body with errors='replace' using the declared "
-    "encoding and give feedparser the text)",
-)
 def test_invalid_bytes_in_one_entry_do_not_garble_the_others(hostile):
     bytes_feed = {
         c.external_id: c for c in rows(hostile["engine"], Call, Call.source == "hostile_bytes")
