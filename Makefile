@@ -50,7 +50,9 @@ bench: $(STAMP)
 clean:
 	rm -rf var/demo .pytest_cache
 
-migration: $(STAMP) ## regenerate the schema migration from storage/models.py (before the first release only)
-	rm -f storage/migrations/versions/0001_initial_schema.py /tmp/bevaka-gen.sqlite3
-	$(BIN)/python -c "from alembic import command; from storage.migrate import alembic_config; command.revision(alembic_config('sqlite:////tmp/bevaka-gen.sqlite3'), message='initial schema', autogenerate=True, rev_id='0001')"
+migration: $(STAMP) ## a new Alembic revision from the changes in storage/models.py: make migration MSG="add x"
+	@test -n "$(MSG)" || { echo 'usage: make migration MSG="what changed"'; exit 2; }
+	rm -f /tmp/bevaka-gen.sqlite3
+	$(BIN)/python -c "from storage.migrate import upgrade; upgrade('sqlite:////tmp/bevaka-gen.sqlite3')"
+	$(BIN)/python -c "import sys; from alembic import command; from storage.migrate import alembic_config; command.revision(alembic_config('sqlite:////tmp/bevaka-gen.sqlite3'), message=sys.argv[1], autogenerate=True)" "$(MSG)"
 	$(BIN)/ruff format storage/migrations/versions >/dev/null
