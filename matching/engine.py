@@ -39,10 +39,10 @@ from matching.text import (
     inflects,
     language_code,
     normalise,
+    scan_tokens,
     snippet,
     starts_compound,
     stems,
-    tokens,
 )
 
 # Bump when matching behaviour changes, so stored tags are recomputed (it is in rules_hash).
@@ -473,12 +473,56 @@ class CompiledNeeds:
         for word in present:
             for spec in matched[word]:
                 spec_words.setdefault(spec, []).append(word)
-        joined = " " + " ".join(toks) + " "
+        # The words that follow each anchor word in the field (first place of each), so
+        # that most candidates are settled, or ruled out, by their first two words.
+        anchor_words: set[str] = set()
         for term_id in candidates:
-            found_text = self._phrase_in(joined, terms[term_id], spec_words)
+            term = terms[term_id]
+            anchor_words.update(spec_words[term.specs[term.anchor]])  # type: ignore[index]
+        follow: dict[str, dict[str, int]] = {}
+        before = None
+        for index, word in enumerate(toks):
+            if before is not None:
+                after = follow.get(before)
+                if after is None:
+                    follow[before] = {word: index}
+                elif word not in after:
+                    after[word] = index
+            before = word if word in anchor_words else None
+        joined = None
+        for term_id in candidates:
+            term = terms[term_id]
+            specs, anchor = term.specs, term.anchor
+            if anchor + 1 < len(specs):
+                second = specs[anchor + 1]
+                seconds = [second] if isinstance(second, str) else spec_words[second]
+                found_text = ""
+                for word in spec_words[specs[anchor]]:  # type: ignore[index]
+                    after = follow.get(word)
+                    if not after:
+                        continue
+                    first = -1
+                    for other in seconds:
+                        at = after.get(other, -1)
+                        if at >= 0 and (first < 0 or at < first):
+                            first, found_text = at, word + " " + other
+                    if found_text:
+                        break
+                if not found_text:
+                    continue
+                if anchor == 0 and len(specs) == 2:
+                    out[term_id] = found_text
+                    continue
+            if joined is None:
+                joined = " " + " ".join(toks) + " "
+            found_text = self._phrase_in(joined, term, spec_words)
             if found_text is None:  # too many word forms to try them all: walk the tokens
-                term = terms[term_id]
-                found_text = self._phrase(toks, term, spec_words[term.specs[term.anchor]], matched)  # type: ignore[index]
+                found_text = self._phrase(
+                    toks,
+                    term,
+                    spec_words[specs[anchor]],  # type: ignore[index]
+                    matched,
+                )
             if found_text:
                 out[term_id] = found_text
 
@@ -545,7 +589,7 @@ class CompiledNeeds:
     def scan_call(self, call: Any) -> tuple[str, dict[str, str], dict[int, dict[str, str]]]:
         """(language, fields, term id → {field: matched text})."""
         fields = call_fields(call)
-        normal = {f: tokens(normalise(text)) for f, text in fields.items() if text}
+        normal = {f: scan_tokens(normalise(text)) for f, text in fields.items() if text}
         lang = language_code(_get(call, "language"))
         if lang is None:
             words: set[str] = set()

@@ -1,0 +1,187 @@
+"""The matcher's fast paths give the same results as the plain ones: tokens without a
+regular expression, phrases found by their first two words, and match_call scoring
+without the full judgement (pure, no database)."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from config.schema import NeedsFile
+from matching.engine import compile_needs, evaluate, match_call
+from matching.text import BREAKS, normalise, scan_tokens, tokens
+
+ODD_TEXTS = [
+    "Climate–adaptation “quoted” ’s e-hälsa • punkt… x\u2028y\x85z wörd;ånd|x",
+    "snake_case 3D² ﬁre — end. Start!again? yes:no",
+    "Äldreomsorgen\u00adsreform i\u200bkommunen, 2027/28 (pilot) [x] {y} <z> #1 @a",
+    "",
+    "   ",
+    "...",
+]
+
+
+def _plain(text: str) -> list[str]:
+    return ["." if t in BREAKS else t for t in tokens(normalise(text))]
+
+
+@pytest.mark.parametrize("text", ODD_TEXTS)
+def test_scan_tokens_are_the_tokens(text):
+    assert scan_tokens(normalise(text)) == _plain(text)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(max_size=200))
+def test_scan_tokens_are_the_tokens_for_any_text(text):
+    assert scan_tokens(normalise(text)) == _plain(text)
+
+
+NEEDS = NeedsFile.model_validate(
+    {
+        "defaults": {"threshold": 1.0},
+        "departments": [
+            {
+                "key": "vanorter",
+                "name": "Vänorter",
+                "needs": [{"name": "Nätverk", "any": ["networks of towns", "town twinning"]}],
+            },
+            {
+                "key": "klimat",
+                "name": "Klimat",
+                "needs": [
+                    {"name": "Anpassning", "any": ["climate change adaptation"]},
+                    {
+                        "name": "Energi",
+                        "any": ["energ* communit* project*"],
+                        "all": [["municipalities", "local authorit*"]],
+                    },
+                ],
+            },
+        ],
+        "topics": [
+            {
+                "key": "halsa",
+                "name": "Hälsa",
+                "threshold": 3.0,
+                "none": ["health insurance"],
+                "needs": [
+                    {"name": "Folkhälsa", "any": ["public health", "e-hälsa", "hälsa"]},
+                    {"name": "Grupper", "all": [["elderly", "äldre"], ["care", "omsorg"]]},
+                ],
+            }
+        ],
+    }
+)
+
+
+def _tags(call):
+    compiled = compile_needs(NEEDS)
+    return {t.key: t for t in match_call(compiled, call)}
+
+
+def test_phrase_with_a_stop_word_and_three_word_phrase():
+    tags = _tags(
+        {
+            "title": "Networks of towns",
+            "description": "Projects on climate-change adaptation.",
+            "language": "en",
+        }
+    )
+    assert tags["vanorter"].reasons[0]["match"] == "networks of towns"
+    assert tags["klimat"].reasons[0]["match"] == "climate change adaptation"
+
+
+def test_phrase_never_across_a_break_or_out_of_order():
+    tags = _tags(
+        {
+            "title": "Networks. Of towns",
+            "description": "Climate change; adaptation. Adaptation climate change.",
+            "language": "en",
+        }
+    )
+    assert "vanorter" not in tags
+    assert "klimat" not in tags
+
+
+def test_phrase_with_many_word_forms_takes_the_slow_walk():
+    # more than 64 combinations of word forms: energ*, communit*, project* each have 5
+    forms = {
+        "energy energies energetic energise energised": "energy",
+        "community communities communitarian communitas communitywide": "communit",
+        "project projects projected projection projector": "project",
+    }
+    filler = " ".join(forms)
+    call = {
+        "title": "Funding",
+        "description": f"{filler}. Energies communitywide projector for municipalities.",
+        "language": "en",
+    }
+    tags = _tags(call)
+    assert tags["klimat"].reasons[0]["match"] == "energies communitywide projector"
+    call["description"] = f"{filler}. Energies communitywide for municipalities."
+    assert "klimat" not in _tags(call)
+
+
+def test_earliest_place_of_the_first_anchor_form_is_the_match():
+    tags = _tags(
+        {"title": "x", "description": "Town twinnings and town twinning.", "language": "en"}
+    )
+    assert tags["vanorter"].reasons[0]["match"] == "town twinnings"
+
+
+VOCAB = [
+    "networks",
+    "of",
+    "towns",
+    "town",
+    "twinning",
+    "twinnings",
+    "climate",
+    "change",
+    "adaptation",
+    "energy",
+    "energies",
+    "community",
+    "communities",
+    "project",
+    "projects",
+    "municipalities",
+    "local",
+    "authorities",
+    "public",
+    "health",
+    "e-hälsa",
+    "hälsa",
+    "hälsan",
+    "elderly",
+    "äldre",
+    "care",
+    "omsorg",
+    "omsorgen",
+    "insurance",
+    "the",
+    "and",
+    "och",
+    ".",
+    ";",
+    "research",
+    "battery",
+    "quantum",
+    "folkhälsan",
+    "äldreomsorgen",
+]
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(st.sampled_from(VOCAB), max_size=40),
+    st.lists(st.sampled_from(VOCAB), max_size=8),
+    st.sampled_from(["sv", "en", None]),
+)
+def test_match_call_scores_as_the_full_evaluation(words, title, language):
+    compiled = compile_needs(NEEDS)
+    call = {"title": " ".join(title), "description": " ".join(words), "language": language}
+    fast = [(t.key, t.kind, t.name, t.score, t.reasons) for t in match_call(compiled, call)]
+    full = [(t.key, t.kind, t.name, t.score, t.reasons) for t in evaluate(compiled, call).tags]
+    assert fast == full
