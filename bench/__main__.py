@@ -3,7 +3,7 @@ bench/results.json.
 
 Names: crawl (also gives recrawl), matching, digests, peer (peer-first and peer-second),
 memory. Without names every benchmark runs. Results of benchmarks not run this time are
-kept from the previous results.json (each row says when it was measured and with which
+kept from the previous file (each row says when it was measured and with which
 sizes), so one slow benchmark can be re-run alone.
 """
 
@@ -20,6 +20,7 @@ from pathlib import Path
 from bench.harness import Result, machine, table
 
 RESULTS = Path(__file__).resolve().parent / "results.json"
+QUICK_RESULTS = RESULTS.with_name("results-quick.json")
 GROUPS = {
     "crawl": ("bench.crawl", ["crawl", "recrawl"]),
     "matching": ("bench.matcher", ["matching"]),
@@ -34,9 +35,9 @@ def log(message: str) -> None:
     print(f"[{datetime.now(UTC):%H:%M:%S}] {message}", file=sys.stderr, flush=True)
 
 
-def _load_previous() -> list[dict]:
+def _load_previous(path: Path) -> list[dict]:
     try:
-        data = json.loads(RESULTS.read_text(encoding="utf-8"))
+        data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return []
     return list(data.get("results", [])) if isinstance(data, dict) else list(data)
@@ -78,7 +79,11 @@ def main(argv: list[str] | None = None) -> int:
         "--quick", action="store_true", help="smaller sizes (about a minute or two)"
     )
     parser.add_argument(
-        "--output", type=Path, default=RESULTS, help="where to write the JSON (bench/results.json)"
+        "--output",
+        type=Path,
+        default=None,
+        help="where to write the JSON (default bench/results.json; with --quick "
+        "bench/results-quick.json, so a quick run never replaces full results)",
     )
     parser.add_argument(
         "--markdown",
@@ -86,6 +91,8 @@ def main(argv: list[str] | None = None) -> int:
         help="print results.json as a Markdown table (for docs/benchmarks.md) and exit",
     )
     args = parser.parse_args(argv)
+    if args.output is None:
+        args.output = QUICK_RESULTS if args.quick else RESULTS
     if args.markdown:
         print(markdown(json.loads(args.output.read_text(encoding="utf-8"))))
         return 0
@@ -126,11 +133,7 @@ def main(argv: list[str] | None = None) -> int:
         log(f"{name}: done in {time.perf_counter() - started:.1f} s")
 
     names = {r.name for r in fresh}
-    kept = (
-        [r for r in _load_previous() if r.get("name") not in names]
-        if args.output == RESULTS
-        else []
-    )
+    kept = [r for r in _load_previous(args.output) if r.get("name") not in names]
     order = [row for _, rows in GROUPS.values() for row in rows]
     rows = sorted(
         [*kept, *(r.as_dict() for r in fresh)],
