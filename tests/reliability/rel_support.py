@@ -56,6 +56,7 @@ def write_cli_config(
     sources: list[dict[str, Any]] | None = None,
     crawl: dict[str, Any] | None = None,
     smtp: dict[str, Any] | None = None,
+    schedule: dict[str, Any] | None = None,
     example_needs: bool = True,
 ) -> None:
     """Make a test config directory crawl ``sources`` quickly (politeness off, short
@@ -78,6 +79,7 @@ def write_cli_config(
         }
     )
     settings["smtp"].update(smtp or {})
+    settings["schedule"].update(schedule or {})
     (config_dir / "settings.yaml").write_text(yaml.safe_dump(settings, allow_unicode=True))
     if sources is not None:
         (config_dir / "sources.yaml").write_text(

@@ -130,3 +130,74 @@ def test_no_secret_in_output_of_failing_smtp_and_crawl(bevaka, config_dir, db_ur
     assert any("550" in r for _a, r in smtp.refusals)  # run-once got as far as sending
     assert not _leaks(_db_texts(db_url))
     assert not _files_with_secrets(tmp_path)
+
+
+def test_no_secret_in_the_scheduler_log(bevaka, config_dir, db_url, world):
+    """`bevaka run` (the service) catches up its missed jobs at start: the crawl fails
+    (HTTP 500), the digest fails (login refused); its log, up to a clean stop by SIGTERM,
+    holds neither secret."""
+    import queue
+    import signal
+    import subprocess
+    import sys
+    import threading
+
+    every_minute = "* * * * *"
+    with FaultServer() as web:
+        web.route("/broken/feed.xml", Status(500, "boom"))
+        write_cli_config(
+            config_dir,
+            sources=[
+                {
+                    "key": "broken",
+                    "name": "Broken",
+                    "kind": "feed",
+                    "url": web.url("/broken/feed.xml"),
+                }
+            ],
+            schedule={
+                "crawl": every_minute,
+                "digest": every_minute,
+                "health": every_minute,
+                "misfire_grace_seconds": 3600,
+            },
+            crawl={"retries": 0},
+        )
+        with SmtpFaultServer(
+            authenticator=_deny, auth_required=True, auth_require_tls=False
+        ) as smtp:
+            env = {
+                **bevaka.env,
+                "BEVAKA_SMTP_HOST": "127.0.0.1",
+                "BEVAKA_SMTP_PORT": str(smtp.port),
+                "BEVAKA_SMTP_SECURITY": "none",
+                "BEVAKA_SMTP_USERNAME": "bevaka",
+                "BEVAKA_SMTP_PASSWORD": PASSWORD,
+                "BEVAKA_SECRET_KEY": SECRET_KEY,
+            }
+            service = subprocess.Popen(
+                [sys.executable, "-m", "scheduler.cli", "run"],
+                env=env,
+                cwd=bevaka.cwd,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+            )
+            lines: queue.Queue[str] = queue.Queue()
+            threading.Thread(
+                target=lambda: [lines.put(line) for line in service.stdout], daemon=True
+            ).start()
+            seen: list[str] = []
+            try:
+                while not any("stage=digest" in x and "stage.end" in x for x in seen):
+                    seen.append(lines.get(timeout=180))
+            finally:
+                service.send_signal(signal.SIGTERM)
+                service.wait(timeout=60)
+            while not lines.empty():
+                seen.append(lines.get())
+    log = "".join(seen)
+    assert not _leaks(log), "the scheduler log holds a secret"
+    assert "stage=crawl" in log and "failed sources: broken" in log
+    assert "stage=digest ok=False" in log and "pending=2" in log  # the digest's failure is logged
+    assert service.returncode == 0
