@@ -105,6 +105,20 @@ class Hang(Fault):
 
 
 @dataclass
+class Slow(Fault):
+    """Answer with ``fault`` after ``seconds`` (a site that answers, but slowly)."""
+
+    seconds: float
+    fault: Fault
+
+    def answer(self, handler: _Handler, hit: int) -> None:
+        if handler.server.fault_server.stopping.wait(self.seconds):
+            handler.close_connection = True
+            return
+        self.fault.answer(handler, hit)
+
+
+@dataclass
 class ResetMidBody(Fault):
     """Headers promise the whole body; half of it is sent, then the connection is reset
     (TCP RST through SO_LINGER 0)."""

@@ -26,6 +26,7 @@ from faults import (
     Redirect,
     ResetMidBody,
     Sequence,
+    Slow,
     Status,
     TooManyRequests,
 )
@@ -354,3 +355,40 @@ def test_a_source_that_never_answers_costs_at_most_two_minutes_by_default():
     delays = attempts * crawl.download_delay * 1.5  # RANDOMIZE_DOWNLOAD_DELAY: up to 1.5x
     worst = attempts * crawl.timeout_seconds + backoff + delays
     assert worst <= 120, worst
+
+
+def test_a_slow_source_is_stopped_whole_at_its_time_limit(db_url):
+    """Every page answers, each a little under the request timeout: no single request
+    fails, so only the source's own limit (``source_timeout_seconds`` → CLOSESPIDER_TIMEOUT)
+    ends it. The run is ``failed`` with a message saying so; the calls read by then are
+    stored."""
+    engine = make_engine(db_url)
+    items = 40
+    with FaultServer() as server:
+        page = "".join(
+            f'<article class="call"><h2><a href="/slow/d/{n}">Utlysning {n}</a></h2></article>'
+            for n in range(items)
+        )
+        server.route("/slow/list.html", Body(f"<html><body>{page}</body></html>"))
+        for n in range(items):
+            server.route(f"/slow/d/{n}", Slow(0.8, Body(f"<h1>Utlysning {n}</h1>")))
+        entry = listing_entry("slow")
+        entry["url"] = server.url("/slow/list.html")
+        entry["options"]["detail"] = {"title": "h1"}
+        config = with_sources(shipped_config(), [entry])
+        overrides = {
+            **OVERRIDES,
+            "CLOSESPIDER_TIMEOUT": 3,
+            "CONCURRENT_REQUESTS_PER_DOMAIN": 2,
+            "CONCURRENT_REQUESTS": 2,
+        }
+        (result,) = crawl_sources(
+            config=config, database_url=db_url, now=NOW2, settings_overrides=overrides
+        )
+        detail_hits = sum(v for p, v in server.counts.items() if p.startswith("/slow/d/"))
+    assert result.outcome == "failed", result
+    assert "timed out after 3 s" in (result.error or ""), result.error
+    stored = rows(engine, Call, Call.source == "slow")
+    assert 0 < len(stored) < items  # what was read is kept; the rest comes next time
+    assert detail_hits < items
+    engine.dispose()
