@@ -3,7 +3,7 @@
 :class:`FaultServer` is a real ``ThreadingHTTPServer`` on 127.0.0.1 (a free port) whose
 paths answer with a chosen fault: an HTTP error, then recovery; 429 with Retry-After; a
 connection that is accepted and never answered (bounded: the handler thread gives up after
-``hang_limit`` seconds or when the server stops); a connection reset in the middle of the
+``hang_limit`` seconds or when the server stops); an answer that comes, slowly; a connection reset in the middle of the
 body; truncated JSON; a malformed XML feed; a changed HTML layout; a 50 MB body streamed in
 chunks (never held in memory); a redirect loop; a body in another charset than declared::
 
