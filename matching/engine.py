@@ -182,18 +182,21 @@ class _Audience:
 
 
 class _WordCache:
-    __slots__ = ("known", "matched", "info")
+    __slots__ = ("known", "matched", "info", "pairs")
 
     def __init__(self) -> None:
         self.known: set[str] = set()
         self.matched: dict[str, frozenset[int]] = {}
-        # word → (single-word term ids it matches, phrase term ids it can anchor)
-        self.info: dict[str, tuple[tuple[int, ...], tuple[int, ...]]] = {}
+        # word → (single-word term ids, phrases it anchors, phrases it ends); see _word_info
+        self.info: dict[str, tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...]]] = {}
+        # (anchor word, next word) → phrases that pair fits (see _pair_terms)
+        self.pairs: dict[tuple[str, str], tuple[tuple[int, bool], ...]] = {}
 
     def clear(self) -> None:
         self.known.clear()
         self.matched.clear()
         self.info.clear()
+        self.pairs.clear()
 
 
 def _lcp(words: Iterable[str]) -> str:
@@ -414,13 +417,25 @@ class CompiledNeeds:
         specs = self._specs
         return frozenset(i for i in candidates if _satisfied(specs[i], word, wsv, wen, lang))
 
-    def _word_info(self, found: frozenset[int]) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    def _word_info(
+        self, found: frozenset[int]
+    ) -> tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...]]:
+        """(single-word terms, phrases it anchors with words after it, phrases it anchors
+        as their last word) of a word that matched the patterns ``found``."""
         singles: list[int] = []
         anchors: list[int] = []
+        tails: list[int] = []
+        terms = self._terms
         for spec in found:
             singles.extend(self._single.get(spec, ()))
-            anchors.extend(self._phrase_anchor.get(spec, ()))
-        return tuple(dict.fromkeys(singles)), tuple(dict.fromkeys(anchors))
+            for term_id in self._phrase_anchor.get(spec, ()):
+                term = terms[term_id]
+                (anchors if term.anchor + 1 < len(term.specs) else tails).append(term_id)
+        return (
+            tuple(dict.fromkeys(singles)),
+            tuple(dict.fromkeys(anchors)),
+            tuple(dict.fromkeys(tails)),
+        )
 
     def _scan(self, toks: list[str], lang: str) -> dict[int, str]:
         """Matched single-word terms and phrases of one field: term id → matched text."""
@@ -444,41 +459,47 @@ class CompiledNeeds:
             return {}
         out: dict[int, str] = {}
         setdefault = out.setdefault
-        phrases: set[int] = set()
+        anchor_words: list[str] = []  # words that start a phrase's check, in present's order
+        longer: set[int] = set()  # phrases to check word by word
         for word in present:
-            singles, anchors = info[word]
+            singles, anchors, tails = info[word]
             for term_id in singles:
                 setdefault(term_id, word)
             if anchors:
-                phrases.update(anchors)
-        if phrases:
-            self._scan_phrases(toks, present, phrases, cache.matched, out)
+                anchor_words.append(word)
+            if tails:
+                longer.update(tails)
+        if anchor_words or longer:
+            self._scan_phrases(toks, present, anchor_words, longer, cache, out)
         return out
+
+    def _pair_terms(self, word: str, after: str, cache: _WordCache) -> tuple[tuple[int, bool], ...]:
+        """The phrases whose anchor ``word`` followed by ``after`` fits, each with whether
+        the two words are the whole phrase (else the rest must still be checked)."""
+        found: list[tuple[int, bool]] = []
+        terms = self._terms
+        after_specs = cache.matched.get(after, ())
+        for term_id in cache.info[word][1]:
+            term = terms[term_id]
+            specs, anchor = term.specs, term.anchor
+            second = specs[anchor + 1]
+            if after == second if isinstance(second, str) else second in after_specs:
+                found.append((term_id, anchor == 0 and len(specs) == 2))
+        return tuple(found)
 
     def _scan_phrases(
         self,
         toks: list[str],
         present: set[str],
-        phrases: set[int],
-        matched: dict[str, frozenset[int]],
+        anchor_words: list[str],
+        longer: set[int],
+        cache: _WordCache,
         out: dict[int, str],
     ) -> None:
-        """Add the phrases (anchored by a present word) whose words follow each other."""
-        have: set[int] = set().union(*(matched[w] for w in present))
-        terms = self._terms
-        candidates = [t for t in phrases if have >= terms[t].required]
-        if not candidates:
-            return
-        spec_words: dict[int, list[str]] = {}
-        for word in present:
-            for spec in matched[word]:
-                spec_words.setdefault(spec, []).append(word)
-        # The words that follow each anchor word in the field (first place of each), so
-        # that most candidates are settled, or ruled out, by their first two words.
-        anchor_words: set[str] = set()
-        for term_id in candidates:
-            term = terms[term_id]
-            anchor_words.update(spec_words[term.specs[term.anchor]])  # type: ignore[index]
+        """Add the phrases whose words follow each other in the field. Each anchor word's
+        followers are collected in one walk over the tokens; a cached verdict per pair of
+        words settles two-word phrases and rules out most longer ones."""
+        rank = {word: index for index, word in enumerate(anchor_words)}
         follow: dict[str, dict[str, int]] = {}
         before = None
         for index, word in enumerate(toks):
@@ -488,39 +509,49 @@ class CompiledNeeds:
                     follow[before] = {word: index}
                 elif word not in after:
                     after[word] = index
-            before = word if word in anchor_words else None
-        joined = None
-        for term_id in candidates:
-            term = terms[term_id]
-            specs, anchor = term.specs, term.anchor
-            if anchor + 1 < len(specs):
-                second = specs[anchor + 1]
-                seconds = [second] if isinstance(second, str) else spec_words[second]
-                found_text = ""
-                for word in spec_words[specs[anchor]]:  # type: ignore[index]
-                    after = follow.get(word)
-                    if not after:
+            before = word if word in rank else None
+        pairs = cache.pairs
+        if len(pairs) > _CACHE_LIMIT:
+            pairs.clear()
+        # As _phrase: the first anchor word (in present's order) that has the phrase, at
+        # its first place in the text.
+        best: dict[int, tuple[int, int, str]] = {}
+        for word, after in follow.items():
+            order = rank[word]
+            for other, at in after.items():
+                key = (word, other)
+                verdict = pairs.get(key)
+                if verdict is None:
+                    verdict = pairs[key] = self._pair_terms(word, other, cache)
+                for term_id, whole in verdict:
+                    if not whole:
+                        longer.add(term_id)
                         continue
-                    first = -1
-                    for other in seconds:
-                        at = after.get(other, -1)
-                        if at >= 0 and (first < 0 or at < first):
-                            first, found_text = at, word + " " + other
-                    if found_text:
-                        break
-                if not found_text:
-                    continue
-                if anchor == 0 and len(specs) == 2:
-                    out[term_id] = found_text
-                    continue
-            if joined is None:
-                joined = " " + " ".join(toks) + " "
+                    known = best.get(term_id)
+                    if known is None or (order, at) < (known[0], known[1]):
+                        best[term_id] = (order, at, word + " " + other)
+        for term_id, (_order, _at, text) in best.items():
+            out[term_id] = text
+        if not longer:
+            return
+        matched = cache.matched
+        terms = self._terms
+        have: set[int] = set().union(*(matched[w] for w in present))
+        spec_words: dict[int, list[str]] = {}
+        for word in present:
+            for spec in matched[word]:
+                spec_words.setdefault(spec, []).append(word)
+        joined = " " + " ".join(toks) + " "
+        for term_id in longer:
+            term = terms[term_id]
+            if not have >= term.required:
+                continue
             found_text = self._phrase_in(joined, term, spec_words)
             if found_text is None:  # too many word forms to try them all: walk the tokens
                 found_text = self._phrase(
                     toks,
                     term,
-                    spec_words[specs[anchor]],  # type: ignore[index]
+                    spec_words[term.specs[term.anchor]],  # type: ignore[index]
                     matched,
                 )
             if found_text:
@@ -718,6 +749,7 @@ class CompiledNeeds:
             return []
         programme = call_programme(call)
         needs = self._needs
+        terms_found = hits.keys()
         touched: dict[int, set[int]] = {}
         for term_id in hits:
             for need_id in self._term_needs.get(term_id, ()):
@@ -739,15 +771,15 @@ class CompiledNeeds:
         flat: dict[str, str] = {}
         for index in sorted(touched):
             audience = self._audiences[index]
-            if any(t in hits for t in audience.none):
+            if audience.none and not terms_found.isdisjoint(audience.none):
                 continue  # excluded: never tagged
             # match text → (weight, term id, field, need name), as in _judge_audience
             best: dict[str, tuple[float, int, str, str]] = {}
             for need_id in sorted(touched[index]):
                 need = needs[need_id]
-                if any(t in hits for t in need.none):
+                if need.none and not terms_found.isdisjoint(need.none):
                     continue
-                matched = [t for t in need.any if t in hits]
+                matched = [t for t in need.any if t in terms_found]
                 if need.any and not matched:
                     continue
                 passed = True

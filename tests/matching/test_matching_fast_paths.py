@@ -185,3 +185,19 @@ def test_match_call_scores_as_the_full_evaluation(words, title, language):
     fast = [(t.key, t.kind, t.name, t.score, t.reasons) for t in match_call(compiled, call)]
     full = [(t.key, t.kind, t.name, t.score, t.reasons) for t in evaluate(compiled, call).tags]
     assert fast == full
+
+
+def test_phrase_whose_anchor_is_its_last_word_at_the_end_of_a_field():
+    # "e" is a stop-word, so "förvaltning" anchors the phrase, and nothing follows it
+    needs = NeedsFile.model_validate(
+        {
+            "defaults": {"threshold": 1.0},
+            "departments": [
+                {"key": "e", "name": "E", "needs": [{"name": "E", "any": ["e-förvaltning"]}]}
+            ],
+        }
+    )
+    compiled = compile_needs(needs)
+    tags = match_call(compiled, {"title": "Stöd till e-förvaltning", "language": "sv"})
+    assert [r["match"] for t in tags for r in t.reasons] == ["e förvaltning"]
+    assert match_call(compiled, {"title": "Stöd till förvaltning", "language": "sv"}) == []
