@@ -22,7 +22,6 @@ import hashlib
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from itertools import product
 from typing import Any
 
 import ahocorasick
@@ -52,7 +51,6 @@ FIELDS = ("title", "keywords", "summary", "description")
 MAX_REASONS = 12
 COMPOUND_MIN_HEAD = 3  # letters before/after a term inside a Swedish compound
 _CACHE_LIMIT = 400_000  # distinct words remembered per language before the cache restarts
-_PHRASE_FORMS = 64  # word-form combinations tried by string search before walking tokens
 
 
 # --- results ---------------------------------------------------------------------------
@@ -460,17 +458,17 @@ class CompiledNeeds:
         out: dict[int, str] = {}
         setdefault = out.setdefault
         anchor_words: list[str] = []  # words that start a phrase's check, in present's order
-        longer: set[int] = set()  # phrases to check word by word
+        tail_words: dict[int, list[str]] = {}  # phrases anchored by their last word
         for word in present:
             singles, anchors, tails = info[word]
             for term_id in singles:
                 setdefault(term_id, word)
             if anchors:
                 anchor_words.append(word)
-            if tails:
-                longer.update(tails)
-        if anchor_words or longer:
-            self._scan_phrases(toks, present, anchor_words, longer, cache, out)
+            for term_id in tails:
+                tail_words.setdefault(term_id, []).append(word)
+        if anchor_words or tail_words:
+            self._scan_phrases(toks, anchor_words, tail_words, cache, out)
         return out
 
     def _pair_terms(self, word: str, after: str, cache: _WordCache) -> tuple[tuple[int, bool], ...]:
@@ -490,9 +488,8 @@ class CompiledNeeds:
     def _scan_phrases(
         self,
         toks: list[str],
-        present: set[str],
         anchor_words: list[str],
-        longer: set[int],
+        tail_words: dict[int, list[str]],
         cache: _WordCache,
         out: dict[int, str],
     ) -> None:
@@ -516,6 +513,7 @@ class CompiledNeeds:
         # As _phrase: the first anchor word (in present's order) that has the phrase, at
         # its first place in the text.
         best: dict[int, tuple[int, int, str]] = {}
+        longer: dict[int, list[str]] = {}  # longer phrases → anchor words whose pair fits
         for word, after in follow.items():
             order = rank[word]
             for other, at in after.items():
@@ -525,65 +523,24 @@ class CompiledNeeds:
                     verdict = pairs[key] = self._pair_terms(word, other, cache)
                 for term_id, whole in verdict:
                     if not whole:
-                        longer.add(term_id)
+                        words = longer.setdefault(term_id, [])
+                        if not words or words[-1] != word:
+                            words.append(word)
                         continue
                     known = best.get(term_id)
                     if known is None or (order, at) < (known[0], known[1]):
                         best[term_id] = (order, at, word + " " + other)
         for term_id, (_order, _at, text) in best.items():
             out[term_id] = text
-        if not longer:
-            return
         matched = cache.matched
         terms = self._terms
-        have: set[int] = set().union(*(matched[w] for w in present))
-        spec_words: dict[int, list[str]] = {}
-        for word in present:
-            for spec in matched[word]:
-                spec_words.setdefault(spec, []).append(word)
-        joined = " " + " ".join(toks) + " "
-        for term_id in longer:
-            term = terms[term_id]
-            if not have >= term.required:
-                continue
-            found_text = self._phrase_in(joined, term, spec_words)
-            if found_text is None:  # too many word forms to try them all: walk the tokens
-                found_text = self._phrase(
-                    toks,
-                    term,
-                    spec_words[term.specs[term.anchor]],  # type: ignore[index]
-                    matched,
-                )
+        for term_id, words in longer.items():
+            words.sort(key=rank.__getitem__)
+            tail_words[term_id] = words
+        for term_id, words in tail_words.items():
+            found_text = self._phrase(toks, terms[term_id], words, matched)
             if found_text:
                 out[term_id] = found_text
-
-    @staticmethod
-    def _phrase_in(joined: str, term: _Term, spec_words: dict[int, list[str]]) -> str | None:
-        """The phrase's words following each other in ``joined`` (the field's tokens, one
-        space apart): "" when absent, None when there are too many forms to try."""
-        options = [[s] if isinstance(s, str) else spec_words[s] for s in term.specs]
-        count = 1
-        for words in options:
-            count *= len(words)
-        if count > _PHRASE_FORMS:
-            return None
-        if count == 1:
-            text = " ".join(words[0] for words in options)
-            return text if " " + text + " " in joined else ""
-        # As _phrase: the anchor's word forms in turn, each at its first place in the text.
-        anchor = term.anchor
-        for word in options[anchor]:
-            options[anchor] = [word]
-            first = -1
-            found = ""
-            for combo in product(*options):
-                text = " ".join(combo)
-                at = joined.find(" " + text + " ")
-                if at >= 0 and (first < 0 or at < first):
-                    first, found = at, text
-            if found:
-                return found
-        return ""
 
     @staticmethod
     def _phrase(
