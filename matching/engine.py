@@ -333,6 +333,16 @@ class CompiledNeeds:
         self._automaton.make_automaton()
         self._caches = {"sv": _WordCache(), "en": _WordCache()}
         self._term_raws = [term.raw for term in self._terms]
+        # For match_call: term → (need, audience, programmes) it triggers; need → its rules
+        self._term_need_refs: dict[int, tuple[tuple[int, int, frozenset[str]], ...]] = {
+            term_id: tuple(
+                (n, self._needs[n].audience, self._needs[n].programmes) for n in sorted(ids)
+            )
+            for term_id, ids in self._term_needs.items()
+        }
+        self._need_rules = [
+            (need.none, need.any, need.all, need.weight, need.name) for need in self._needs
+        ]
         order = sorted(range(len(FIELDS)), key=lambda i: (-self.field_weights[FIELDS[i]], i))
         self._field_rank = tuple((FIELDS[i], self.field_weights[FIELDS[i]]) for i in order)
 
@@ -704,25 +714,38 @@ class CompiledNeeds:
         _lang, fields, hits = self.scan_call(call)
         if not hits:
             return []
-        programme = call_programme(call)
-        needs = self._needs
+        return self._tags(fields, hits, call_programme(call))
+
+    def _tags(
+        self, fields: dict[str, str], hits: dict[int, dict[str, str]], programme: str | None
+    ) -> list[TagResult]:
         terms_found = hits.keys()
+        # The best field of every matched term: (field, field weight, matched text), as _hit.
+        field_weights = self.field_weights
+        rank = self._field_rank
+        found: dict[int, tuple[str, float, str]] = {}
+        for term_id, fields_hit in hits.items():
+            if len(fields_hit) == 1:
+                for name, text in fields_hit.items():
+                    found[term_id] = (name, field_weights[name], text)
+            else:
+                for name, weight in rank:
+                    if name in fields_hit:
+                        found[term_id] = (name, weight, fields_hit[name])
+                        break
         touched: dict[int, set[int]] = {}
+        term_needs = self._term_need_refs
         for term_id in hits:
-            for need_id in self._term_needs.get(term_id, ()):
-                need = needs[need_id]
-                if need.programmes and programme not in need.programmes:
+            for need_id, audience, programmes in term_needs.get(term_id, ()):
+                if programmes and programme not in programmes:
                     continue
-                touched.setdefault(need.audience, set()).add(need_id)
-        best_field: dict[int, tuple[str, float]] = {}
-
-        def field_of(term_id: int) -> tuple[str, float]:
-            found = best_field.get(term_id)
-            if found is None:
-                found = best_field[term_id] = self._best_field(hits[term_id])
-            return found
-
+                need_ids = touched.get(audience)
+                if need_ids is None:
+                    touched[audience] = {need_id}
+                else:
+                    need_ids.add(need_id)
         raws = self._term_raws
+        need_rules = self._need_rules
         out: list[TagResult] = []
         snippets: dict[tuple[str, str], str] = {}
         flat: dict[str, str] = {}
@@ -733,37 +756,39 @@ class CompiledNeeds:
             # match text → (weight, term id, field, need name), as in _judge_audience
             best: dict[str, tuple[float, int, str, str]] = {}
             for need_id in sorted(touched[index]):
-                need = needs[need_id]
-                if need.none and not terms_found.isdisjoint(need.none):
+                none, any_terms, groups, need_weight, need_name = need_rules[need_id]
+                if none and not terms_found.isdisjoint(none):
                     continue
-                matched = [t for t in need.any if t in terms_found]
-                if need.any and not matched:
+                matched = [t for t in any_terms if t in terms_found]
+                if any_terms and not matched:
                     continue
                 passed = True
-                for group in need.all:
-                    group_hits = [t for t in group if t in hits]
+                for group in groups:
+                    group_hits = [t for t in group if t in terms_found]
                     if not group_hits:
                         passed = False
                         break
-                    if not need.any:
+                    if not any_terms:
                         top = group_hits[0]
-                        top_weight = round(field_of(top)[1], 4)
+                        top_weight = round(found[top][1], 4)
                         for t in group_hits[1:]:
-                            weight = round(field_of(t)[1], 4)
+                            weight = round(found[t][1], 4)
                             if weight > top_weight:
                                 top, top_weight = t, weight
                         matched.append(top)
                 if not passed:
                     continue
-                need_weight = need.weight
-                for term_id in dict.fromkeys(matched):
-                    name, field_weight = field_of(term_id)
+                if len(matched) > 1:
+                    matched = list(dict.fromkeys(matched))
+                for term_id in matched:
+                    name, field_weight, match = found[term_id]
                     weight = round(field_weight * need_weight, 4)
-                    match = hits[term_id][name]
                     known = best.get(match)
                     if known is None or weight > known[0]:
-                        best[match] = (weight, term_id, name, need.name)
-            score = round(sum(item[0] for item in best.values()), 4)
+                        best[match] = (weight, term_id, name, need_name)
+            if not best:
+                continue
+            score = round(sum([item[0] for item in best.values()]), 4)
             if score < audience.threshold:
                 continue
             ordered = sorted(best.items(), key=lambda kv: (-kv[1][0], raws[kv[1][1]]))
