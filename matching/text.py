@@ -194,6 +194,10 @@ _BYTE_WORDS = bytes(
     for b in range(256)
 )
 _ODD = re.compile(r"[^\w\s.]|_")  # non-ASCII characters that are neither word nor space
+# A cheaper first look (no Unicode category per character): a non-ASCII character that is
+# not one of the common (case-folded) letters below. Only then is _ODD needed.
+_COMMON_LETTERS = "åäöéüæøáàèíóúñçëïâêîôûœ"
+_MAYBE_ODD = re.compile(f"[^\\x00-\\x7f{_COMMON_LETTERS}]")
 
 
 def _odd(found: re.Match[str]) -> str:
@@ -207,7 +211,7 @@ def scan_tokens(text: str) -> list[str]:
         text = text.translate(_ASCII_WORDS)
     else:  # str.translate is slow beyond ASCII: translate the UTF-8 bytes instead
         text = text.encode("utf-8").translate(_BYTE_WORDS).decode("utf-8")
-        if _ODD.search(text):
+        if _MAYBE_ODD.search(text) and _ODD.search(text):
             text = _ODD.sub(_odd, text)
     if _BREAK_MARK in text:
         text = text.replace(_BREAK_MARK, " . ")
