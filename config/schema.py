@@ -82,7 +82,7 @@ class SmtpSettings(Strict):
     sender: str = "Bevaka <bevaka@lidkoping.se>"
     reply_to: str | None = None
     timeout_seconds: float = Field(30.0, gt=0)
-    concurrency: int = Field(4, ge=1, le=64)
+    concurrency: int = Field(1, ge=1, le=64)
     max_attempts: int = Field(4, ge=1, le=20)
     retry_backoff_seconds: float = Field(2.0, ge=0)
     messages_per_connection: int = Field(100, ge=1)

@@ -29,7 +29,7 @@ import tempfile
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -249,9 +249,15 @@ def crawl_sources(
                     progress(entry.key, "done", result)
                 continue
             started = time.monotonic()
+            started_at = now or datetime.now(UTC)
             with session_scope(engine) as session:
+                # A run older than twice the per-source time limit can only be left over
+                # from a crawl process that was killed.
+                stale_before = started_at - timedelta(
+                    seconds=2 * config.settings.crawl.source_timeout_seconds
+                )
                 run_id = start_crawl_run(
-                    session=session, source=entry.key, now=now or datetime.now(UTC)
+                    session=session, source=entry.key, now=started_at, stale_before=stale_before
                 ).id
             settings = scrapy_settings(
                 config,

@@ -141,7 +141,11 @@ def digest_stage(
             "failed": len(report.failed),
             "pending": len(report.pending),
         }
-        return summary, report.ok, (None if report.ok else report.summary())
+        if report.ok:
+            return summary, True, None
+        # The distinct reasons (not the addresses) belong in the operator's log line.
+        reasons = sorted({*report.failed.values(), *report.pending.values()})
+        return summary, False, f"{report.summary()}: {'; '.join(reasons[:3])}"
 
     return _guard("digest", run, run_id)
 

@@ -255,8 +255,30 @@ def link_calls(
 # --- crawl runs -----------------------------------------------------------------------
 
 
-def start_crawl_run(*, session: Session, source: str, now: datetime | None = None) -> CrawlRun:
-    run = CrawlRun(source=source, started_at=now or utcnow(), outcome="running")
+def start_crawl_run(
+    *,
+    session: Session,
+    source: str,
+    now: datetime | None = None,
+    stale_before: datetime | None = None,
+) -> CrawlRun:
+    """A new ``running`` CrawlRun. Runs of this source still ``running`` that started before
+    ``stale_before`` belong to a crawl process that died (kill -9, power loss): they are
+    closed as failed, so health shows what happened."""
+    now = now or utcnow()
+    if stale_before is not None:
+        for stale in session.exec(
+            select(CrawlRun).where(
+                CrawlRun.source == source,
+                CrawlRun.outcome == "running",
+                col(CrawlRun.started_at) < stale_before,
+            )
+        ):
+            stale.outcome = "failed"
+            stale.finished_at = now
+            stale.error = stale.error or "interrupted: the crawl process ended without finishing"
+            session.add(stale)
+    run = CrawlRun(source=source, started_at=now, outcome="running")
     session.add(run)
     session.flush()
     return run

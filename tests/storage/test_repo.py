@@ -80,3 +80,38 @@ def test_times_come_back_aware_utc(session):
     call = session.exec(select(Call)).one()
     assert call.opens_at == datetime(2027, 1, 1, 9, 0, tzinfo=UTC)
     assert call.opens_at.tzinfo is not None
+
+
+def test_a_run_left_running_by_a_killed_crawl_is_closed_by_the_next(session):
+    from storage.models import CrawlRun
+    from storage.repo import start_crawl_run
+
+    killed = start_crawl_run(session=session, source="esf", now=NOW)
+    other_source = start_crawl_run(session=session, source="skr", now=NOW)
+    session.commit()
+    later = NOW + timedelta(hours=3)
+    fresh = start_crawl_run(
+        session=session, source="esf", now=later, stale_before=later - timedelta(minutes=30)
+    )
+    session.commit()
+    runs = {r.id: r for r in session.exec(select(CrawlRun))}
+    assert runs[killed.id].outcome == "failed"
+    assert runs[killed.id].finished_at == later
+    assert "interrupted" in runs[killed.id].error
+    assert runs[other_source.id].outcome == "running"  # another source's run is not touched
+    assert runs[fresh.id].outcome == "running"
+
+
+def test_a_recent_running_run_is_not_closed(session):
+    from storage.repo import start_crawl_run
+
+    live = start_crawl_run(session=session, source="esf", now=NOW)
+    start_crawl_run(
+        session=session,
+        source="esf",
+        now=NOW + timedelta(minutes=1),
+        stale_before=NOW - timedelta(minutes=30),
+    )
+    session.commit()
+    session.refresh(live)
+    assert live.outcome == "running"
