@@ -16,9 +16,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from db_support import fresh_database
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
-from sqlmodel import Session, SQLModel
+from sqlmodel import Session
 
 from storage.db import make_engine, normalise_url
 from storage.migrate import upgrade
@@ -60,18 +61,7 @@ def _migrated_database(tmp_path_factory) -> Iterator[str]:
 @pytest.fixture
 def db_url(_migrated_database: str, tmp_path: Path) -> Iterator[str]:
     """A migrated, empty database for this test."""
-    if PG_ADMIN_URL:
-        engine = create_engine(_migrated_database)
-        tables = ", ".join(f'"{t.name}"' for t in SQLModel.metadata.sorted_tables)
-        with engine.begin() as conn:
-            conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
-        engine.dispose()
-        yield _migrated_database
-    else:
-        source = Path(make_url(_migrated_database).database)
-        target = tmp_path / "bevaka.sqlite3"
-        shutil.copyfile(source, target)
-        yield f"sqlite:///{target}"
+    yield fresh_database(_migrated_database, tmp_path / "bevaka.sqlite3")
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import FILES, copy_recordings
+from crawl_support import FILES, copy_recordings
 
 from config.schema import SourcesFile
 from crawler.mirror import Mirror, mirrored_sources

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
-from conftest import TEST_SETTINGS, mirrored_config
+from crawl_support import TEST_SETTINGS, mirrored_config
 from sqlmodel import select
 
 from crawler.links import find_identifiers, link_mentions

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
-from conftest import add_sources, copy_recordings, mirrored_config
+from crawl_support import add_sources, copy_recordings, mirrored_config
 
 from config.loader import load_config
 from crawler.mirror import Mirror

@@ -9,7 +9,7 @@ import textwrap
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from conftest import TEST_SETTINGS, add_sources, copy_recordings, mirrored_config
+from crawl_support import TEST_SETTINGS, add_sources, copy_recordings, mirrored_config
 from sqlmodel import select
 
 from crawler.mirror import Mirror

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
-from conftest import TEST_SETTINGS, mirrored_config
+from crawl_support import TEST_SETTINGS, mirrored_config
 from sqlmodel import Session, select
 
 from crawler.runner import crawl_sources

@@ -4,18 +4,14 @@ example world from notifications.example."""
 from __future__ import annotations
 
 import ssl
-from pathlib import Path
 
 import pytest
-import yaml
 from aiosmtpd.controller import Controller
 from digest_smtp_server import Recorder, SmtpServer, _authenticator, free_port
 
 from notifications.example import (
     EXAMPLE_NOW,
     example_config,
-    example_needs,
-    example_sources,
     seed_example,
 )
 
@@ -93,19 +89,6 @@ def make_config(tmp_path):
         return type(cfg)(cfg.directory, settings, cfg.sources, cfg.needs)
 
     return make
-
-
-def write_example_config(config_dir: Path) -> None:
-    """Make a test config directory use the example förvaltningar, topics and sources."""
-    for name, model in (("needs.yaml", example_needs()), ("sources.yaml", example_sources())):
-        (config_dir / name).write_text(
-            yaml.safe_dump(
-                model.model_dump(mode="json", exclude_defaults=True),
-                allow_unicode=True,
-                sort_keys=False,
-            ),
-            encoding="utf-8",
-        )
 
 
 NOW = EXAMPLE_NOW

@@ -7,7 +7,7 @@ import json
 from types import SimpleNamespace
 
 import pytest
-from conftest import write_example_config
+from digest_support import write_example_config
 from typer.testing import CliRunner
 
 from scheduler.cli import app

@@ -3,7 +3,6 @@ at a fault server, and helpers that read what a crawl left in the database."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -11,7 +10,6 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
-PG_ADMIN_URL = os.environ.get("BEVAKA_TEST_DATABASE_URL")
 
 # pytest puts this directory on sys.path (rootdir-relative imports, no __init__.py), so the
 # test modules import the helpers as `faults` and `rel_support`.
