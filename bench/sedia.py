@@ -200,8 +200,8 @@ def page_body(results: list[dict[str, Any]], page: int, size: int) -> bytes:
 
 class SediaServer(BenchHTTPServer):
     """``POST {base}/search-api/prod/rest/search?apiKey=SEDIA&text=***&pageSize=&pageNumber=``
-    answering from pre-built pages. A request without the multipart ``query`` part is a 400,
-    as the real API refuses bad queries."""
+    answering from pre-built pages. A body without the multipart ``query`` part gets an
+    error object instead of results (so a spider that stops sending it would fail)."""
 
     def __init__(self, topics: int, page_size: int = 100, seed: int = 20261126):
         self.results = generate_results(topics, seed)
