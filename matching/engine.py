@@ -450,8 +450,10 @@ class CompiledNeeds:
         cache = self._caches[lang]
         if len(cache.known) > _CACHE_LIMIT:  # start afresh (bounded memory)
             cache.clear()
-        distinct = set(toks)
-        new = distinct - cache.known
+        # First-occurrence order, so that a term fitted by several words reports the first
+        # one in the text (iterating a set would make it depend on the hash seed).
+        distinct = dict.fromkeys(toks)
+        new = distinct.keys() - cache.known
         if new:
             matched = cache.matched
             info = cache.info
@@ -462,7 +464,7 @@ class CompiledNeeds:
                     info[word] = self._word_info(found)
             cache.known |= new
         info = cache.info
-        present = distinct & info.keys()
+        present = [word for word in distinct if word in info]
         if not present:
             return {}
         out: dict[int, str] = {}
