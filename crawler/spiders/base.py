@@ -122,3 +122,51 @@ class BevakaSpider(scrapy.Spider):
             f"{exc.__class__.__name__} while parsing {response.url}: {str(exc)[:300]}",
             fatal=True,
         )
+
+
+class DetailPageSpider(BevakaSpider):
+    """A config-driven spider (feed, listing) that may follow each item to its own page and
+    read more fields there with the ``detail`` selectors of its options (``self.opts``)."""
+
+    def parse_detail(self, response, item):
+        from scrapy.http import TextResponse
+
+        from crawler.extract import detail_fields
+        from crawler.textparse import STOCKHOLM
+
+        self.pages += 1
+        if isinstance(response, TextResponse) and self.opts.detail is not None:
+            fields = detail_fields(response, self.opts.detail, tz=STOCKHOLM, now=self.now)
+            apply_detail(item, fields)
+            if fields.get("links"):
+                merged = [*item.extra.get("links", []), *fields["links"]]
+                item.extra["links"] = list(dict.fromkeys(merged))[:200]
+        yield item
+
+    def detail_failed(self, failure):
+        """A detail page that fails loses only detail: the item from the feed or listing is
+        still stored."""
+        self.on_soft_error(failure)
+        item = failure.request.cb_kwargs.get("item")
+        if item is not None:
+            yield item
+
+
+def apply_detail(item, fields: dict[str, Any]) -> None:
+    """Detail-page values win over the feed's or listing's (they are the call's own page)."""
+    from crawler.textparse import clean_text
+
+    if fields.get("title"):
+        item.title = clean_text(fields["title"], multiline=False)
+    if fields.get("summary"):
+        item.summary = fields["summary"]
+    if fields.get("description"):
+        item.description = fields["description"]
+    if fields.get("deadlines"):
+        item.deadlines = list(fields["deadlines"])
+    if fields.get("opens_at"):
+        item.opens_at = fields["opens_at"]
+    if fields.get("budget_text"):
+        item.budget_text = fields["budget_text"]
+    if fields.get("regions"):
+        item.regions = list(fields["regions"])

@@ -30,14 +30,13 @@ from typing import Any
 import feedparser
 import scrapy
 from parsel import Selector
-from scrapy.http import Response, TextResponse
+from scrapy.http import Response
 
 from crawler import textparse
-from crawler.extract import detail_fields, keep, links_in, stable_id
+from crawler.extract import keep, links_in, stable_id
 from crawler.items import CallItem
 from crawler.options import FeedOptions, checked_options
-from crawler.spiders.base import BevakaSpider
-from crawler.spiders.listing import apply_detail
+from crawler.spiders.base import DetailPageSpider
 
 TZ = textparse.STOCKHOLM
 
@@ -73,7 +72,7 @@ def utf8_feed(body: bytes, content_type: bytes = b"") -> bytes:
     return data
 
 
-class FeedSpider(BevakaSpider):
+class FeedSpider(DetailPageSpider):
     name = "feed"
     kinds = ("feed",)
 
@@ -189,20 +188,3 @@ class FeedSpider(BevakaSpider):
             language=opts.language or (entry.get("language") or None),
             extra=extra,
         )
-
-    def parse_detail(self, response: Response, item: CallItem):
-        self.pages += 1
-        if isinstance(response, TextResponse) and self.opts.detail is not None:
-            fields = detail_fields(response, self.opts.detail, tz=TZ, now=self.now)
-            apply_detail(item, fields)
-            if fields.get("links"):
-                merged = [*item.extra.get("links", []), *fields["links"]]
-                item.extra["links"] = list(dict.fromkeys(merged))[:200]
-        yield item
-
-    def detail_failed(self, failure):
-        """A detail page that fails loses only detail: the feed's item is still stored."""
-        self.on_soft_error(failure)
-        item = failure.request.cb_kwargs.get("item")
-        if item is not None:
-            yield item

@@ -33,7 +33,6 @@ from scrapy.http import Response, TextResponse
 
 from crawler import textparse
 from crawler.extract import (
-    detail_fields,
     extract_first,
     extract_text,
     extract_texts,
@@ -45,14 +44,14 @@ from crawler.extract import (
 )
 from crawler.items import CallItem
 from crawler.options import ListingOptions, checked_options
-from crawler.spiders.base import BevakaSpider
+from crawler.spiders.base import DetailPageSpider
 
 SELECTOR_MISSES = "bevaka/selector_misses"
 FIELD_MISSES = "bevaka/field_misses/{field}"
 TZ = textparse.STOCKHOLM
 
 
-class ListingSpider(BevakaSpider):
+class ListingSpider(DetailPageSpider):
     name = "listing"
     kinds = ("listing",)
 
@@ -220,40 +219,3 @@ class ListingSpider(BevakaSpider):
             language=opts.language,
             extra=extra,
         )
-
-    def parse_detail(self, response: Response, item: CallItem):
-        self.pages += 1
-        if not isinstance(response, TextResponse) or self.opts.detail is None:
-            yield item
-            return
-        fields = detail_fields(response, self.opts.detail, tz=TZ, now=self.now)
-        apply_detail(item, fields)
-        if fields.get("links"):
-            merged = [*item.extra.get("links", []), *fields["links"]]
-            item.extra["links"] = list(dict.fromkeys(merged))[:200]
-        yield item
-
-    def detail_failed(self, failure):
-        """A detail page that fails loses only detail: the listing's item is still stored."""
-        self.on_soft_error(failure)
-        item = failure.request.cb_kwargs.get("item")
-        if item is not None:
-            yield item
-
-
-def apply_detail(item: CallItem, fields: dict[str, Any]) -> None:
-    """Detail-page values win over the listing's (they are the call's own page)."""
-    if fields.get("title"):
-        item.title = textparse.clean_text(fields["title"], multiline=False)
-    if fields.get("summary"):
-        item.summary = fields["summary"]
-    if fields.get("description"):
-        item.description = fields["description"]
-    if fields.get("deadlines"):
-        item.deadlines = list(fields["deadlines"])
-    if fields.get("opens_at"):
-        item.opens_at = fields["opens_at"]
-    if fields.get("budget_text"):
-        item.budget_text = fields["budget_text"]
-    if fields.get("regions"):
-        item.regions = list(fields["regions"])
