@@ -128,6 +128,18 @@ class DetailPageSpider(BevakaSpider):
     """A config-driven spider (feed, listing) that may follow each item to its own page and
     read more fields there with the ``detail`` selectors of its options (``self.opts``)."""
 
+    def detail_request(self, item) -> scrapy.Request:
+        """The request for an item's own page; the item is yielded from its callback."""
+        return scrapy.Request(
+            item.url,
+            callback=self.parse_detail,
+            errback=self.detail_failed,
+            cb_kwargs={"item": item},
+            # items are deduplicated by external id; two items sharing a page must both
+            # get their detail, not be dropped by Scrapy's duplicate filter
+            dont_filter=True,
+        )
+
     def parse_detail(self, response, item):
         from scrapy.http import TextResponse
 

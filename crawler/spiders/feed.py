@@ -124,15 +124,7 @@ class FeedSpider(DetailPageSpider):
             if item is None:
                 continue
             if self.opts.follow_links and self.opts.detail is not None:
-                yield scrapy.Request(
-                    item.url,
-                    callback=self.parse_detail,
-                    errback=self.detail_failed,
-                    cb_kwargs={"item": item},
-                    # items are deduplicated by external id; two items sharing a page
-                    # must both get their detail, not be dropped by Scrapy's dupefilter
-                    dont_filter=True,
-                )
+                yield self.detail_request(item)
             else:
                 yield item
 

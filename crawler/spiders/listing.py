@@ -119,15 +119,7 @@ class ListingSpider(DetailPageSpider):
             if item is None:
                 continue
             if self.opts.detail is not None and item.url != response.url:
-                yield scrapy.Request(
-                    item.url,
-                    callback=self.parse_detail,
-                    errback=self.detail_failed,
-                    cb_kwargs={"item": item},
-                    # items are deduplicated by external id; two items sharing a page
-                    # must both get their detail, not be dropped by Scrapy's dupefilter
-                    dont_filter=True,
-                )
+                yield self.detail_request(item)
             else:
                 yield item
         if self.untitled - untitled_before == len(nodes):
