@@ -32,9 +32,10 @@ from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import func, insert, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from config.loader import Config
 from notifications.digest import Digest, Entry, Link, Match, Section, build_digest
@@ -134,29 +135,35 @@ def record_announcements(
     delivery_id: int | None,
     now: datetime,
 ) -> int:
-    """Add the Announcement rows not already there; returns how many were added."""
-    added = 0
-    for call_id, reason in items:
-        exists = session.exec(
-            select(Announcement.id).where(
+    """Add the Announcement rows not already there; returns how many were added.
+    One SELECT for the rows already there and one multi-row INSERT for the rest."""
+    wanted = list(dict.fromkeys((call_id, reason[:64]) for call_id, reason in items))
+    if not wanted:
+        return 0
+    call_ids = sorted({call_id for call_id, _ in wanted})
+    existing: set[tuple[int, str]] = set()
+    for start in range(0, len(call_ids), 500):  # stay under the bound-parameter limits
+        rows = session.execute(
+            select(Announcement.call_id, Announcement.reason).where(
                 Announcement.subscriber_id == subscriber_id,
-                Announcement.call_id == call_id,
-                Announcement.reason == reason[:64],
+                col(Announcement.call_id).in_(call_ids[start : start + 500]),
             )
-        ).first()
-        if exists is None:
-            session.add(
-                Announcement(
-                    subscriber_id=subscriber_id,
-                    call_id=call_id,
-                    reason=reason[:64],
-                    delivery_id=delivery_id,
-                    created_at=now,
-                )
-            )
-            added += 1
-    session.flush()
-    return added
+        ).all()
+        existing.update((c, r) for c, r in rows)
+    rows_to_add = [
+        {
+            "subscriber_id": subscriber_id,
+            "call_id": call_id,
+            "reason": reason,
+            "delivery_id": delivery_id,
+            "created_at": now,
+        }
+        for call_id, reason in wanted
+        if (call_id, reason) not in existing
+    ]
+    if rows_to_add:
+        session.execute(insert(Announcement), rows_to_add)
+    return len(rows_to_add)
 
 
 def _settle(
@@ -170,22 +177,26 @@ def _settle(
 ) -> None:
     """Mark one delivery done (and its announcements) in one transaction."""
     with session_scope(engine) as session:
-        delivery = session.get(Delivery, job.delivery_id)
-        if delivery is None:  # the subscriber was removed meanwhile
-            return
-        delivery.attempts = (delivery.attempts or 0) + attempts
-        delivery.status = status
-        delivery.error = error
+        values: dict[str, Any] = {
+            "attempts": func.coalesce(Delivery.attempts, 0) + attempts,
+            "status": status,
+            "error": error,
+        }
         if status in ("sent", "written"):
-            delivery.sent_at = now
+            values["sent_at"] = now
+        updated = session.execute(
+            update(Delivery).where(col(Delivery.id) == job.delivery_id).values(**values)
+        )
+        if updated.rowcount == 0:  # the subscriber was removed meanwhile
+            return
+        if status in ("sent", "written"):
             record_announcements(
                 session=session,
                 subscriber_id=job.digest.subscriber.id,
                 items=job.digest.announcements,
-                delivery_id=delivery.id,
+                delivery_id=job.delivery_id,
                 now=now,
             )
-        session.add(delivery)
 
 
 def _mode(config: Config, send: bool, preview_dir: str | Path | None) -> str:
