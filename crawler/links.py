@@ -14,7 +14,7 @@ import re
 from collections.abc import Iterable
 from datetime import datetime
 
-from sqlalchemy import String, cast, func, or_
+from sqlalchemy import func, or_
 from sqlmodel import Session, col, select
 
 from config.programmes import PROGRAMMES
@@ -36,6 +36,7 @@ TOPIC_URL_RE = re.compile(
 )
 MAX_TARGETS_PER_MENTION = 50
 MAX_TEXT = 200_000
+CHUNK = 500  # identifiers per IN (...) query
 
 
 def find_identifiers(text: str | None) -> set[str]:
@@ -50,77 +51,138 @@ def find_identifiers(text: str | None) -> set[str]:
 
 
 def _mention_text(call: Call) -> str:
-    links = (call.extra or {}).get("links") or []
-    parts = [call.title, call.summary, call.description, call.url]
+    return _mention_text_of(call.title, call.summary, call.description, call.url, call.extra)
+
+
+def _mention_text_of(
+    title: str | None,
+    summary: str | None,
+    description: str | None,
+    url: str | None,
+    extra: dict | None,
+) -> str:
+    links = (extra or {}).get("links") or []
+    parts = [title, summary, description, url]
     if isinstance(links, list):
         parts.extend(str(link) for link in links[:500])
     return "\n".join(p for p in parts if p)
 
 
-def _targets(session: Session, identifier: str, exclude_id: int | None) -> list[Call]:
-    key = identifier.lower()
-    query = (
-        select(Call)
-        .where(
-            or_(
-                func.lower(col(Call.identifier)) == key,
-                func.lower(col(Call.call_identifier)) == key,
-            )
-        )
-        .order_by(col(Call.id))
-        .limit(MAX_TARGETS_PER_MENTION)
-    )
-    return [c for c in session.exec(query).all() if c.id != exclude_id]
-
-
-def _link_from(session: Session, call: Call, now: datetime) -> int:
-    made = 0
-    own = {(call.identifier or "").lower(), (call.call_identifier or "").lower()}
-    for identifier in sorted(find_identifiers(_mention_text(call))):
-        if identifier.lower() in own:
-            continue
-        for target in _targets(session, identifier, call.id):
-            if target.source == call.source:
-                continue
-            if link_calls(
-                session=session,
-                from_call_id=call.id,
-                to_call_id=target.id,
-                reason=f"mentions {identifier}",
-                now=now,
-            ):
-                made += 1
-    return made
-
-
-def _link_to(session: Session, topic: Call, now: datetime) -> int:
-    made = 0
-    for identifier in {topic.identifier, topic.call_identifier} - {None, ""}:
-        key = identifier.lower()
-        pattern = f"%{key}%"
-        candidates = session.exec(
-            select(Call).where(
-                Call.source != topic.source,
+def _targets_by_key(session: Session, keys: set[str]) -> dict[str, list[Call]]:
+    """For each lower-cased identifier, the first :data:`MAX_TARGETS_PER_MENTION` calls (by id)
+    whose identifier or call identifier equals it, in one query per chunk of keys."""
+    found: dict[str, list[Call]] = {key: [] for key in keys}
+    ordered = sorted(keys)
+    for start in range(0, len(ordered), CHUNK):
+        chunk = ordered[start : start + CHUNK]
+        query = (
+            select(Call)
+            .where(
                 or_(
-                    func.lower(col(Call.title)).like(pattern),
-                    func.lower(col(Call.summary)).like(pattern),
-                    func.lower(col(Call.description)).like(pattern),
-                    func.lower(col(Call.url)).like(pattern),
-                    func.lower(cast(col(Call.extra), String)).like(pattern),
-                ),
+                    func.lower(col(Call.identifier)).in_(chunk),
+                    func.lower(col(Call.call_identifier)).in_(chunk),
+                )
             )
-        ).all()
-        for candidate in candidates:
-            named = {i.lower() for i in find_identifiers(_mention_text(candidate))}
-            if key in named and link_calls(
-                session=session,
-                from_call_id=candidate.id,
-                to_call_id=topic.id,
-                reason=f"mentions {identifier}",
-                now=now,
-            ):
-                made += 1
+            .order_by(col(Call.id))
+        )
+        for call in session.exec(query).all():
+            for key in {(call.identifier or "").lower(), (call.call_identifier or "").lower()}:
+                bucket = found.get(key)
+                if bucket is not None and len(bucket) < MAX_TARGETS_PER_MENTION:
+                    bucket.append(call)
+    return found
+
+
+def _link_from_all(session: Session, calls: list[Call], now: datetime) -> int:
+    """Link each call to the calls whose identifiers it names (in the calls' order)."""
+    named: list[tuple[Call, list[str]]] = []
+    for call in calls:
+        own = {(call.identifier or "").lower(), (call.call_identifier or "").lower()}
+        identifiers = [
+            i for i in sorted(find_identifiers(_mention_text(call))) if i.lower() not in own
+        ]
+        if identifiers:
+            named.append((call, identifiers))
+    if not named:
+        return 0
+    targets = _targets_by_key(session, {i.lower() for _, ids in named for i in ids})
+    made = 0
+    for call, identifiers in named:
+        for identifier in identifiers:
+            for target in targets[identifier.lower()]:
+                if target.id == call.id or target.source == call.source:
+                    continue
+                if link_calls(
+                    session=session,
+                    from_call_id=call.id,
+                    to_call_id=target.id,
+                    reason=f"mentions {identifier}",
+                    now=now,
+                ):
+                    made += 1
     return made
+
+
+def _link_to_all(session: Session, topics: list[Call], now: datetime) -> int:
+    """Link the calls of other sources that name one of the topics to it.
+
+    The mention texts of the other sources' calls are read once (columns only, no ORM
+    objects) and their identifiers intersected with the topics', instead of one ``LIKE``
+    scan of the whole table per topic."""
+    made = 0
+    by_source: dict[str, list[Call]] = {}
+    for topic in topics:
+        by_source.setdefault(topic.source, []).append(topic)
+    for source, group in by_source.items():
+        wanted = {
+            identifier.lower()
+            for topic in group
+            for identifier in (topic.identifier, topic.call_identifier)
+            if identifier
+        }
+        mentioned_by: dict[str, list[int]] = {}
+        rows = session.exec(
+            select(
+                col(Call.id),
+                col(Call.title),
+                col(Call.summary),
+                col(Call.description),
+                col(Call.url),
+                col(Call.extra),
+            )
+            .where(Call.source != source)
+            .order_by(col(Call.id))
+        ).all()
+        for call_id, title, summary, description, url, extra in rows:
+            text = _mention_text_of(title, summary, description, url, extra)
+            for key in {i.lower() for i in find_identifiers(text)} & wanted:
+                mentioned_by.setdefault(key, []).append(call_id)
+        del rows
+        if not mentioned_by:
+            continue
+        for topic in group:
+            for identifier in {topic.identifier, topic.call_identifier} - {None, ""}:
+                for candidate_id in mentioned_by.get(identifier.lower(), ()):
+                    if link_calls(
+                        session=session,
+                        from_call_id=candidate_id,
+                        to_call_id=topic.id,
+                        reason=f"mentions {identifier}",
+                        now=now,
+                    ):
+                        made += 1
+    return made
+
+
+def _load(session: Session, ids: Iterable[int]) -> list[Call]:
+    """The calls with these ids, in the given order (duplicates and missing ids dropped)."""
+    wanted = list(dict.fromkeys(ids))
+    found: dict[int, Call] = {}
+    for start in range(0, len(wanted), CHUNK):
+        chunk = wanted[start : start + CHUNK]
+        for call in session.exec(select(Call).where(col(Call.id).in_(chunk))).all():
+            found[call.id] = call
+    return [found[i] for i in wanted if i in found]
 
 
 def link_mentions(
@@ -132,13 +194,9 @@ def link_mentions(
 ) -> int:
     """Link the calls just stored to the EU calls they name, and earlier calls to the topics
     that just arrived. Returns the number of new links."""
-    made = 0
-    for call_id in dict.fromkeys(call_ids):
-        call = session.get(Call, call_id)
-        if call is not None:
-            made += _link_from(session, call, now)
-    for topic_id in dict.fromkeys(new_topic_ids):
-        topic = session.get(Call, topic_id)
-        if topic is not None and (topic.identifier or topic.call_identifier):
-            made += _link_to(session, topic, now)
+    calls = _load(session, call_ids)
+    made = _link_from_all(session, calls, now)
+    topics = [t for t in _load(session, new_topic_ids) if t.identifier or t.call_identifier]
+    if topics:
+        made += _link_to_all(session, topics, now)
     return made
