@@ -31,6 +31,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import lru_cache
 from typing import Any
 from urllib.parse import quote
 
@@ -167,6 +168,28 @@ EXTRA_SECTIONS: list[SectionHook] = []
 # --- helpers ---------------------------------------------------------------------------
 
 
+# The same calls appear in many subscribers' digests: remember the formatting of values
+# (pure functions of their arguments; Babel formatting and URL checks dominate an entry).
+@lru_cache(maxsize=8192)
+def _safe_url(url: Any) -> str:
+    return safe_url(url)
+
+
+@lru_cache(maxsize=8192)
+def _format_money(amount: Any, currency: str | None) -> str:
+    return format_money(amount, currency)
+
+
+@lru_cache(maxsize=8192)
+def _format_deadline(dt: datetime, tz: Any) -> str:
+    return format_deadline(dt, tz)
+
+
+@lru_cache(maxsize=8192)
+def _format_date(dt: datetime, tz: Any) -> str:
+    return format_date(dt, tz)
+
+
 def announced_reasons(
     *, session: Session, subscriber_id: int, call_ids: list[int]
 ) -> set[tuple[int, str]]:
@@ -227,7 +250,7 @@ def _matches(config: Config, tags: list[Tag], keys: set[str] | None) -> tuple[Ma
 
 def _budget_text(call: Call) -> str:
     if call.budget is not None:
-        return format_money(call.budget, call.currency)
+        return _format_money(call.budget, call.currency)
     return (call.budget_text or "").strip()
 
 
@@ -272,17 +295,17 @@ def make_entry(
     return Entry(
         call_id=call.id,
         title=call.title,
-        url=safe_url(call.url),
+        url=_safe_url(call.url),
         programme=programme_name(call.programme),
         status=call.status,
         deadline=deadline,
-        deadline_text=format_deadline(deadline, tz) if deadline else "",
+        deadline_text=_format_deadline(deadline, tz) if deadline else "",
         days_left=days_left(deadline, now, tz) if deadline else None,
         opens_at=call.opens_at,
-        opens_text=format_date(call.opens_at, tz) if call.opens_at else "",
+        opens_text=_format_date(call.opens_at, tz) if call.opens_at else "",
         budget_text=_budget_text(call),
         matches=_matches(config, list(tags), keys),
-        mentions=tuple(Link(m.title, safe_url(m.url)) for m in mentions),
+        mentions=tuple(Link(m.title, _safe_url(m.url)) for m in mentions),
         notes=notes,
     )
 
