@@ -215,8 +215,8 @@ class StorePipeline:
             return item
         spider = spider or self.crawler.spider
         self.counts["seen"] += 1
-        spider.collected.append(item)
-        if not self.store:
+        if not self.store:  # only `bevaka sources check` reads them; storing keeps none
+            spider.collected.append(item)
             return item
         from storage.db import session_scope
         from storage.repo import upsert_call
