@@ -176,6 +176,7 @@ class StorePipeline:
         self.stored_ids: list[int] = []
         self.new_eu_ids: list[int] = []
         self.summary: dict[str, Any] | None = None
+        self.known: dict[str, Any] = {}  # external_id -> storage.repo.StoredCall
         crawler.signals.connect(self.spider_closed, signal=signals.spider_closed)
         crawler.signals.connect(self.item_scraped_or_dropped, signal=signals.item_dropped)
 
@@ -195,7 +196,7 @@ class StorePipeline:
         if not self.store:
             return
         from storage.db import make_engine, session_scope
-        from storage.repo import start_crawl_run
+        from storage.repo import start_crawl_run, stored_calls
 
         url = self.settings.get("BEVAKA_DATABASE_URL")
         if not url:
@@ -209,6 +210,9 @@ class StorePipeline:
                 self.run_id = start_crawl_run(
                     session=session, source=spider.source_key, now=crawl_now(self.settings)
                 ).id
+        # what is stored already, loaded once: an unchanged call then costs no query
+        with session_scope(self.engine) as session:
+            self.known = stored_calls(session=session, source=spider.source_key)
 
     def process_item(self, item: Any, spider=None) -> Any:
         if not isinstance(item, CallData):
@@ -219,21 +223,22 @@ class StorePipeline:
             spider.collected.append(item)
             return item
         from storage.db import session_scope
-        from storage.repo import upsert_call
+        from storage.repo import stored_call_of, upsert_call, upsert_would_write
 
+        now = crawl_now(self.settings)
         try:
+            if not upsert_would_write(stored=self.known.get(item.external_id), data=item, now=now):
+                self.counts["unchanged"] += 1  # upsert_call would write nothing either
+                return item
             with session_scope(self.engine) as session:
-                result = upsert_call(
-                    session=session,
-                    data=item,
-                    now=crawl_now(self.settings),
-                    crawl_run_id=self.run_id,
-                )
+                result = upsert_call(session=session, data=item, now=now, crawl_run_id=self.run_id)
                 self.counts[result.outcome] += 1
                 if result.outcome != "unchanged":
                     self.stored_ids.append(result.call.id)
                     if result.call.identifier and result.outcome == "new":
                         self.new_eu_ids.append(result.call.id)
+                stored = stored_call_of(result)
+            self.known[item.external_id] = stored
         except Exception as exc:  # noqa: BLE001 - one bad row must not stop the crawl
             self.counts["errors"] += 1
             message = f"cannot store {item.external_id!r}: {exc.__class__.__name__}: {exc}"

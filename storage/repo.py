@@ -133,6 +133,58 @@ def upsert_call(
     return UpsertResult("changed", call, changes)
 
 
+@dataclass(frozen=True)
+class StoredCall:
+    """What :func:`upsert_call` compares to decide that a call is unchanged."""
+
+    call_id: int
+    content_hash: str | None
+    status: str
+    last_seen_at: datetime | None
+
+
+def stored_calls(*, session: Session, source: str) -> dict[str, StoredCall]:
+    """``{external_id: StoredCall}`` for every call of a source, in one query (a crawl loads
+    it once, so that an unchanged call costs no query; see :func:`upsert_would_write`)."""
+    rows = session.exec(
+        select(
+            col(Call.external_id),
+            col(Call.id),
+            col(Call.content_hash),
+            col(Call.status),
+            col(Call.last_seen_at),
+        ).where(Call.source == source)
+    ).all()
+    return {
+        external_id: StoredCall(call_id, content_hash, status, last_seen_at)
+        for external_id, call_id, content_hash, status, last_seen_at in rows
+    }
+
+
+def stored_call_of(result: UpsertResult) -> StoredCall:
+    """The :class:`StoredCall` of a call :func:`upsert_call` has just written."""
+    call = result.call
+    return StoredCall(call.id, call.content_hash, call.status, call.last_seen_at)
+
+
+def upsert_would_write(
+    *, stored: StoredCall | None, data: CallData, now: datetime, content_hash: str | None = None
+) -> bool:
+    """False when :func:`upsert_call` would find ``data`` unchanged and write nothing (same
+    content hash, same derived status, ``last_seen_at`` fresher than
+    :data:`LAST_SEEN_RESOLUTION`); True when it would insert or write something."""
+    if stored is None:
+        return True
+    if stored.content_hash != (content_hash or data.content_hash()):
+        return True
+    status = derive_status(
+        opens_at=data.opens_at, deadlines=data.deadlines, now=now, hint=data.status
+    )
+    if stored.status != status:
+        return True
+    return stored.last_seen_at is None or now - stored.last_seen_at >= LAST_SEEN_RESOLUTION
+
+
 def refresh_statuses(*, session: Session, now: datetime) -> list[CallChange]:
     """Re-derive status and next deadline from the dates as time passes (a deadline passing
     closes a call even when no crawl sees it again)."""

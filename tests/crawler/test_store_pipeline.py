@@ -1,0 +1,130 @@
+"""StorePipeline: what is stored is loaded once per crawl, so an unchanged call costs no
+query; changed and new calls go through storage.repo.upsert_call as before; the validated
+calls are kept on the spider only when not storing (``bevaka sources check``)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
+
+import pytest
+from scrapy.utils.test import get_crawler
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+from sqlmodel import select
+
+from crawler.pipelines import StorePipeline
+from storage.models import Call, CallChange, CrawlRun
+from storage.records import CallData
+
+pytestmark = pytest.mark.storage
+
+NOW = datetime(2027, 3, 1, 9, 0, tzinfo=UTC)
+
+
+def _data(i: int, deadline: datetime | None = None) -> CallData:
+    return CallData(
+        source="vinnova",
+        external_id=f"r{i}",
+        url=f"https://example.org/r{i}",
+        title=f"Utlysning {i}",
+        description="<p>Text</p>",
+        deadlines=[deadline or datetime(2027, 9, 1, 21, 59, tzinfo=UTC)],
+    )
+
+
+def _spider() -> SimpleNamespace:
+    return SimpleNamespace(source_key="vinnova", errors=0, first_error=None, fatal=False, pages=1)
+
+
+def _pipeline(db_url: str, now: datetime, store: bool = True) -> StorePipeline:
+    crawler = get_crawler(
+        settings_dict={
+            "BEVAKA_DATABASE_URL": db_url,
+            "BEVAKA_NOW": now.isoformat(),
+            "BEVAKA_STORE": store,
+        }
+    )
+    return StorePipeline.from_crawler(crawler)
+
+
+class _Statements:
+    """Every SQL statement any engine runs while active."""
+
+    def __init__(self) -> None:
+        self.seen: list[str] = []
+
+    def _record(self, conn, cursor, statement, *args) -> None:
+        self.seen.append(statement)
+
+    def __enter__(self) -> _Statements:
+        event.listen(Engine, "before_cursor_execute", self._record)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        event.remove(Engine, "before_cursor_execute", self._record)
+
+
+def _crawl(db_url: str, items: list[CallData], now: datetime) -> tuple[StorePipeline, list[str]]:
+    pipeline, spider = _pipeline(db_url, now), _spider()
+    pipeline.open_spider(spider)
+    with _Statements() as statements:
+        for item in items:
+            assert pipeline.process_item(item, spider) is item
+    assert spider.collected == []  # storing keeps nothing in memory
+    pipeline.spider_closed(spider, "finished")
+    return pipeline, statements.seen
+
+
+def test_unchanged_recrawl_runs_no_query_per_call(db_url, session):
+    first, _ = _crawl(db_url, [_data(i) for i in range(5)], NOW)
+    assert first.summary["new"] == 5
+    before = [(c.id, c.last_seen_at, c.updated_at) for c in session.exec(select(Call))]
+
+    again, statements = _crawl(db_url, [_data(i) for i in range(5)], NOW + timedelta(hours=1))
+
+    assert (again.summary["unchanged"], again.summary["outcome"]) == (5, "ok")
+    assert statements == []
+    session.expire_all()
+    assert [(c.id, c.last_seen_at, c.updated_at) for c in session.exec(select(Call))] == before
+    assert session.exec(select(CallChange)).all() == []
+    assert len(session.exec(select(CrawlRun)).all()) == 2
+
+
+def test_changed_call_is_upserted_once_and_its_repeat_is_unchanged(db_url, session):
+    _crawl(db_url, [_data(i) for i in range(3)], NOW)
+    moved = _data(1, deadline=datetime(2027, 10, 1, 21, 59, tzinfo=UTC))
+    later = NOW + timedelta(hours=1)
+
+    pipeline, statements = _crawl(db_url, [_data(0), moved, moved, _data(2)], later)
+
+    counts = {k: pipeline.summary[k] for k in ("new", "changed", "unchanged")}
+    assert counts == {"new": 0, "changed": 1, "unchanged": 3}
+    assert statements  # the changed call was written
+    (change,) = session.exec(select(CallChange)).all()
+    assert change.field == "deadlines"
+    call = session.exec(select(Call).where(Call.external_id == "r1")).one()
+    assert (call.last_seen_at, call.updated_at) == (later, later)
+
+
+def test_last_seen_is_still_refreshed_after_the_resolution(db_url, session):
+    _crawl(db_url, [_data(0)], NOW)
+    later = NOW + timedelta(hours=13)
+
+    pipeline, statements = _crawl(db_url, [_data(0)], later)
+
+    assert pipeline.summary["unchanged"] == 1
+    assert statements
+    call = session.exec(select(Call)).one()
+    assert (call.last_seen_at, call.updated_at) == (later, NOW)
+
+
+def test_not_storing_collects_the_calls(db_url, session):
+    pipeline, spider = _pipeline(db_url, NOW, store=False), _spider()
+    pipeline.open_spider(spider)
+    items = [_data(i) for i in range(2)]
+    for item in items:
+        pipeline.process_item(item, spider)
+    pipeline.spider_closed(spider, "finished")
+    assert spider.collected == items
+    assert session.exec(select(Call)).all() == []
