@@ -377,10 +377,20 @@ def _relevant_calls(
 
 
 def build_digest(
-    *, session: Session, config: Config, subscriber: Subscriber | SubscriberView, now: datetime
+    *,
+    session: Session,
+    config: Config,
+    subscriber: Subscriber | SubscriberView,
+    now: datetime,
+    cache: dict[Any, Any] | None = None,
 ) -> Digest | None:
     """This week's digest for one subscriber, or None when there is nothing to say (and
-    ``digest.send_empty`` is off). Reads only; see the module docstring."""
+    ``digest.send_empty`` is off). Reads only; see the module docstring.
+
+    ``cache``: an empty dict shared by the digests of one run (same ``config`` and ``now``,
+    see notifications.ledger): the calls and tags of a set of keys, their mentions, the
+    entries and the coordinator's source lines are then read and built once per run
+    instead of once per subscriber. What was told to whom is still read per subscriber."""
     sub = (
         subscriber
         if isinstance(subscriber, SubscriberView)
@@ -390,12 +400,18 @@ def build_digest(
     tz = settings.tz
     dsettings = settings.digest
     keys = None if sub.is_coordinator else sub.keys
-    calls, tags = _relevant_calls(session, sub)
-    # Rows first seen after "now" do not exist yet for an --as-of run.
-    calls = [c for c in calls if c.first_seen_at is None or c.first_seen_at <= now]
+    group = "*" if sub.is_coordinator else tuple(sorted(sub.keys))
+    if cache is not None and ("calls", group) in cache:
+        calls, tags, mentions = cache[("calls", group)]
+    else:
+        calls, tags = _relevant_calls(session, sub)
+        # Rows first seen after "now" do not exist yet for an --as-of run.
+        calls = [c for c in calls if c.first_seen_at is None or c.first_seen_at <= now]
+        mentions = mentions_of(session=session, call_ids=[c.id for c in calls])
+        if cache is not None:
+            cache[("calls", group)] = (calls, tags, mentions)
     ids = [c.id for c in calls]
     told = announced_reasons(session=session, subscriber_id=sub.id, call_ids=ids)
-    mentions = mentions_of(session=session, call_ids=ids)
 
     changes: dict[int, list[CallChange]] = {}
     if ids:
@@ -459,15 +475,20 @@ def build_digest(
             continue
         if call.status != "forthcoming" and is_new and target is not new:
             reasons.append("new")
-        entry = make_entry(
-            config=config,
-            call=call,
-            now=now,
-            tags=tags.get(call.id, []),
-            keys=keys,
-            mentions=mentions.get(call.id, []),
-            notes=notes,
-        )
+        entry_key = ("entry", group, call.id, notes)
+        entry = cache.get(entry_key) if cache is not None else None
+        if entry is None:
+            entry = make_entry(
+                config=config,
+                call=call,
+                now=now,
+                tags=tags.get(call.id, []),
+                keys=keys,
+                mentions=mentions.get(call.id, []),
+                notes=notes,
+            )
+            if cache is not None:
+                cache[entry_key] = entry
         target.entries.append(entry)
         target.announcements.extend((call.id, r) for r in dict.fromkeys(reasons))
 
@@ -478,7 +499,15 @@ def build_digest(
         if extra is not None:
             sections.append(extra)
     if sub.is_coordinator:
-        sections.append(_sources_section(session, config))
+        if cache is None:
+            sections.append(_sources_section(session, config))
+        else:
+            if "sources" not in cache:
+                cache["sources"] = _sources_section(session, config)
+            cached = cache["sources"]
+            sections.append(
+                Section(cached.key, cached.title, intro=cached.intro, sources=list(cached.sources))
+            )
 
     sections = [s for s in sections if not s.is_empty]
     empty = not sections

@@ -236,6 +236,7 @@ def run_digest(
         subscribers = [s for s in subscribers if s.email.lower() == wanted]
 
     jobs: list[_Job] = []
+    cache: dict[Any, Any] = {}  # calls, tags and entries shared by this run's digests
     for sub in subscribers:
         try:
             with session_scope(engine) as session:
@@ -243,7 +244,9 @@ def run_digest(
                 if delivery is not None and delivery.status in DONE:
                     report.already.append(sub.email)
                     continue
-                digest = build_digest(session=session, config=config, subscriber=sub, now=now)
+                digest = build_digest(
+                    session=session, config=config, subscriber=sub, now=now, cache=cache
+                )
                 if digest is None:
                     report.empty.append(sub.email)
                     continue

@@ -11,6 +11,7 @@ from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import format_datetime, formataddr, parseaddr
 from functools import lru_cache
+from typing import Any
 
 import css_inline
 from jinja2 import Environment
@@ -29,9 +30,22 @@ class Rendered:
     text: str
 
 
+_header_safe_cached = lru_cache(maxsize=16384)(header_safe)
+
+
+def _header_safe_filter(text: Any, *args: Any) -> str:
+    """``header_safe`` remembered per value: the same titles recur in many digests."""
+    try:
+        return _header_safe_cached(text, *args)
+    except TypeError:  # an unhashable value
+        return header_safe(text, *args)
+
+
 @lru_cache(maxsize=4)
 def _environment(tz_name: str) -> Environment:
-    return make_environment(TEMPLATES_DIR, tz=tz_name)
+    env = make_environment(TEMPLATES_DIR, tz=tz_name)
+    env.filters["header_safe"] = _header_safe_filter
+    return env
 
 
 @lru_cache(maxsize=1)
