@@ -33,6 +33,10 @@ logger = logging.getLogger(__name__)
 MAX_TITLE_CHARS = 500
 MAX_TEXT_CHARS = 100_000
 MAX_KEYWORDS = 100
+#: calls to write are stored in one transaction per this many (about one page), or sooner
+#: when the first of them has waited this long
+BATCH_SIZE = 100
+BATCH_SECONDS = 2.0
 
 
 def _clean_line(value: Any, limit: int = MAX_TITLE_CHARS) -> str | None:
@@ -177,6 +181,9 @@ class StorePipeline:
         self.new_eu_ids: list[int] = []
         self.summary: dict[str, Any] | None = None
         self.known: dict[str, Any] = {}  # external_id -> storage.repo.StoredCall
+        self.batch: list[tuple[CallData, datetime]] = []  # calls to write, in order
+        self.pending: set[str] = set()  # their external ids
+        self.batch_started = 0.0
         crawler.signals.connect(self.spider_closed, signal=signals.spider_closed)
         crawler.signals.connect(self.item_scraped_or_dropped, signal=signals.item_dropped)
 
@@ -222,33 +229,97 @@ class StorePipeline:
         if not self.store:  # only `bevaka sources check` reads them; storing keeps none
             spider.collected.append(item)
             return item
-        from storage.db import session_scope
-        from storage.repo import stored_call_of, upsert_call, upsert_would_write
+        from storage.repo import upsert_would_write
 
         now = crawl_now(self.settings)
         try:
-            if not upsert_would_write(stored=self.known.get(item.external_id), data=item, now=now):
+            if item.external_id not in self.pending and not upsert_would_write(
+                stored=self.known.get(item.external_id), data=item, now=now
+            ):
                 self.counts["unchanged"] += 1  # upsert_call would write nothing either
                 return item
-            with session_scope(self.engine) as session:
-                result = upsert_call(session=session, data=item, now=now, crawl_run_id=self.run_id)
-                self.counts[result.outcome] += 1
-                if result.outcome != "unchanged":
-                    self.stored_ids.append(result.call.id)
-                    if result.call.identifier and result.outcome == "new":
-                        self.new_eu_ids.append(result.call.id)
-                stored = stored_call_of(result)
-            self.known[item.external_id] = stored
         except Exception as exc:  # noqa: BLE001 - one bad row must not stop the crawl
-            self.counts["errors"] += 1
-            message = f"cannot store {item.external_id!r}: {exc.__class__.__name__}: {exc}"
-            self.first_error = self.first_error or message[:1000]
-            logger.exception("store failed for %s", item.external_id)
+            self._failed(item, exc)
+            return item
+        if not self.batch:
+            self.batch_started = time.monotonic()
+        self.batch.append((item, now))
+        self.pending.add(item.external_id)
+        if len(self.batch) >= BATCH_SIZE or time.monotonic() - self.batch_started >= BATCH_SECONDS:
+            self.flush()
         return item
+
+    def flush(self) -> None:
+        """Store the calls waiting in the batch, in order, in one transaction: each through
+        :func:`storage.repo.upsert_call` in its own savepoint; a call that fails there is
+        tried once more in its own transaction, so one bad row costs only itself. If the
+        batch's transaction fails, its calls are stored one transaction each."""
+        from storage.db import session_scope
+
+        batch, self.batch = self.batch, []
+        self.pending = set()
+        if not batch:
+            return
+        done: list[tuple[CallData, Any]] = []
+        try:
+            with session_scope(self.engine) as session:
+                for item, now in batch:
+                    try:
+                        with session.begin_nested():
+                            done.append((item, self._upsert(session, item, now)))
+                    except Exception as exc:  # noqa: BLE001 - reported after the commit
+                        done.append((item, exc))
+        except Exception:  # noqa: BLE001 - retried one by one below
+            logger.warning("a batch of %d calls failed; storing them one by one", len(batch))
+            for item, now in batch:
+                self._store_one(item, now)
+            return
+        for (item, now), (_, outcome) in zip(batch, done, strict=True):
+            if isinstance(outcome, Exception):
+                # e.g. SQLite's "database is locked" when another crawl wrote meanwhile:
+                # once more on its own, as without batching (a bad row fails again)
+                self._store_one(item, now)
+            else:
+                self._record(item, outcome)
+
+    def _upsert(self, session, item: CallData, now: datetime) -> tuple[str, int, bool, Any]:
+        from storage.repo import stored_call_of, upsert_call
+
+        result = upsert_call(session=session, data=item, now=now, crawl_run_id=self.run_id)
+        call = result.call
+        return result.outcome, call.id, bool(call.identifier), stored_call_of(result)
+
+    def _store_one(self, item: CallData, now: datetime) -> None:
+        from storage.db import session_scope
+
+        try:
+            with session_scope(self.engine) as session:
+                outcome = self._upsert(session, item, now)
+        except Exception as exc:  # noqa: BLE001 - one bad row must not stop the crawl
+            self._failed(item, exc)
+            return
+        self._record(item, outcome)
+
+    def _record(self, item: CallData, outcome: tuple[str, int, bool, Any]) -> None:
+        name, call_id, has_identifier, stored = outcome
+        self.counts[name] += 1
+        if name != "unchanged":
+            self.stored_ids.append(call_id)
+            if has_identifier and name == "new":
+                self.new_eu_ids.append(call_id)
+        self.known[item.external_id] = stored
+
+    def _failed(self, item: CallData, exc: Exception) -> None:
+        self.counts["errors"] += 1
+        message = f"cannot store {item.external_id!r}: {exc.__class__.__name__}: {exc}"
+        self.first_error = self.first_error or message[:1000]
+        logger.error("store failed for %s", item.external_id, exc_info=exc)
 
     def spider_closed(self, spider, reason: str) -> None:
         if getattr(spider, "source_key", None) is None:
             return
+        if self.store and self.engine is not None:
+            self.flush()  # the calls still waiting in the batch
         invalid = int(self.crawler.stats.get_value("bevaka/invalid", 0))
         errors = self.counts["errors"] + spider.errors
         error = spider.first_error or self.first_error

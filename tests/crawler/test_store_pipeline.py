@@ -1,6 +1,7 @@
 """StorePipeline: what is stored is loaded once per crawl, so an unchanged call costs no
-query; changed and new calls go through storage.repo.upsert_call as before; the validated
-calls are kept on the spider only when not storing (``bevaka sources check``)."""
+query; changed and new calls go through storage.repo.upsert_call as before, in batches of
+one transaction (one bad row still costs only itself); the validated calls are kept on the
+spider only when not storing (``bevaka sources check``)."""
 
 from __future__ import annotations
 
@@ -57,12 +58,17 @@ class _Statements:
     def _record(self, conn, cursor, statement, *args) -> None:
         self.seen.append(statement)
 
+    def _commit(self, conn) -> None:
+        self.seen.append("COMMIT")
+
     def __enter__(self) -> _Statements:
         event.listen(Engine, "before_cursor_execute", self._record)
+        event.listen(Engine, "commit", self._commit)
         return self
 
     def __exit__(self, *exc) -> None:
         event.remove(Engine, "before_cursor_execute", self._record)
+        event.remove(Engine, "commit", self._commit)
 
 
 def _crawl(db_url: str, items: list[CallData], now: datetime) -> tuple[StorePipeline, list[str]]:
@@ -71,6 +77,7 @@ def _crawl(db_url: str, items: list[CallData], now: datetime) -> tuple[StorePipe
     with _Statements() as statements:
         for item in items:
             assert pipeline.process_item(item, spider) is item
+        pipeline.flush()  # the calls still waiting in the batch
     assert spider.collected == []  # storing keeps nothing in memory
     pipeline.spider_closed(spider, "finished")
     return pipeline, statements.seen
@@ -128,3 +135,40 @@ def test_not_storing_collects_the_calls(db_url, session):
     pipeline.spider_closed(spider, "finished")
     assert spider.collected == items
     assert session.exec(select(Call)).all() == []
+
+
+def test_batches_are_one_transaction_each_and_keep_the_order(db_url, session, monkeypatch):
+    monkeypatch.setattr("crawler.pipelines.BATCH_SIZE", 4)
+    items = [_data(i) for i in range(10)]
+
+    pipeline, statements = _crawl(db_url, items, NOW)
+
+    assert pipeline.summary["new"] == 10
+    assert statements.count("COMMIT") == 3  # 4 + 4 + the last 2
+    calls = session.exec(select(Call).order_by(Call.id)).all()
+    assert [c.external_id for c in calls] == [f"r{i}" for i in range(10)]
+    assert pipeline.stored_ids == [c.id for c in calls]
+
+
+def test_a_bad_row_in_a_batch_costs_only_itself(db_url, session, monkeypatch):
+    import storage.repo
+
+    real = storage.repo.upsert_call
+    calls: list[str] = []
+
+    def upsert_call(*, session, data, now, crawl_run_id=None):
+        calls.append(data.external_id)
+        if data.external_id == "r1":
+            raise ValueError("bad row")
+        return real(session=session, data=data, now=now, crawl_run_id=crawl_run_id)
+
+    monkeypatch.setattr(storage.repo, "upsert_call", upsert_call)
+
+    pipeline, _ = _crawl(db_url, [_data(i) for i in range(4)], NOW)
+
+    stored = [c.external_id for c in session.exec(select(Call).order_by(Call.id))]
+    assert stored == ["r0", "r2", "r3"]
+    assert calls == ["r0", "r1", "r2", "r3", "r1"]  # in the batch, then once on its own
+    assert (pipeline.summary["new"], pipeline.summary["errors"]) == (3, 1)
+    assert pipeline.summary["outcome"] == "failed"
+    assert pipeline.summary["error"] == "cannot store 'r1': ValueError: bad row"
