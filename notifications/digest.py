@@ -376,6 +376,12 @@ def _relevant_calls(
     return list(calls), tags
 
 
+def digest_group(sub: SubscriberView) -> str | tuple[str, ...]:
+    """Subscribers with the same group get the same calls: the coordinator all of them, a
+    representative those tagged with their förvaltning or topics."""
+    return "*" if sub.is_coordinator else tuple(sorted(sub.keys))
+
+
 def build_digest(
     *,
     session: Session,
@@ -400,7 +406,15 @@ def build_digest(
     tz = settings.tz
     dsettings = settings.digest
     keys = None if sub.is_coordinator else sub.keys
-    group = "*" if sub.is_coordinator else tuple(sorted(sub.keys))
+    group = digest_group(sub)
+    if cache is not None and cache.get("group") != group:
+        # Keep one group's calls and entries at a time (run_digest visits subscribers
+        # group by group): the cache then costs one group's memory, not the whole run's.
+        sources = cache.get("sources")
+        cache.clear()
+        cache["group"] = group
+        if sources is not None:
+            cache["sources"] = sources
     if cache is not None and ("calls", group) in cache:
         calls, tags, mentions = cache[("calls", group)]
     else:

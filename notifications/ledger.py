@@ -38,7 +38,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from config.loader import Config
-from notifications.digest import Digest, Entry, Link, Match, Section, build_digest
+from notifications.digest import Digest, Entry, Link, Match, Section, build_digest, digest_group
 from notifications.formatting import header_safe, week_key, week_label
 from notifications.render import build_message, digest_message, new_message_id, render_digest
 from notifications.sender import SendResult, send_messages, write_outbox
@@ -236,7 +236,9 @@ def run_digest(
         subscribers = [s for s in subscribers if s.email.lower() == wanted]
 
     jobs: list[_Job] = []
-    cache: dict[Any, Any] = {}  # calls, tags and entries shared by this run's digests
+    cache: dict[Any, Any] = {}  # calls, tags and entries shared by one group's digests
+    # Group by group (stable: the order within a group is kept), so the cache holds one group.
+    subscribers.sort(key=lambda s: repr(digest_group(s)))
     for sub in subscribers:
         try:
             with session_scope(engine) as session:
