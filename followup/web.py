@@ -213,6 +213,25 @@ def _decision_context(st: WebState, session: Session, call: Call, who: Who, toke
     }
 
 
+def _form_page(
+    request: Request,
+    call_id: int,
+    token: str,
+    forvaltning: str | None,
+    sparat: str | None,
+    template: str,
+    make_context,
+) -> HTMLResponse:
+    """A decision or analysis form for the representative (or coordinator) the token names."""
+    st = web_state(request)
+    with st.session() as session:
+        who = _who(st, session, token, forvaltning)
+        call = _call(session, call_id)
+        context = make_context(st, session, call, who, token)
+    context["saved"] = sparat == "1"
+    return _page(request, template, context)
+
+
 @router.get("/utlysning/{call_id}/beslut/{token}", response_class=HTMLResponse)
 def decision_page(
     request: Request,
@@ -221,13 +240,9 @@ def decision_page(
     forvaltning: str | None = None,
     sparat: str | None = None,
 ) -> HTMLResponse:
-    st = web_state(request)
-    with st.session() as session:
-        who = _who(st, session, token, forvaltning)
-        call = _call(session, call_id)
-        context = _decision_context(st, session, call, who, token)
-    context["saved"] = sparat == "1"
-    return _page(request, "decision_form.html", context)
+    return _form_page(
+        request, call_id, token, forvaltning, sparat, "decision_form.html", _decision_context
+    )
 
 
 @router.post("/utlysning/{call_id}/beslut/{token}")
@@ -302,13 +317,9 @@ def analysis_page(
     forvaltning: str | None = None,
     sparat: str | None = None,
 ) -> HTMLResponse:
-    st = web_state(request)
-    with st.session() as session:
-        who = _who(st, session, token, forvaltning)
-        call = _call(session, call_id)
-        context = _analysis_context(st, session, call, who, token)
-    context["saved"] = sparat == "1"
-    return _page(request, "analysis_form.html", context)
+    return _form_page(
+        request, call_id, token, forvaltning, sparat, "analysis_form.html", _analysis_context
+    )
 
 
 @router.post("/utlysning/{call_id}/analys/{token}")
