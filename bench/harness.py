@@ -216,3 +216,37 @@ def table(results: list[Result]) -> str:
     out = [line, "  ".join("-" * w for w in widths)]
     out.extend("  ".join(c.ljust(w) for c, w in zip(row, widths)) for row in rows)
     return "\n".join(out)
+
+
+def write_bevaka_config(
+    directory: Path, *, smtp_port: int, sources: list[dict[str, Any]], **crawl: Any
+) -> Path:
+    """A Bevaka config directory for a benchmark run: politeness off (the servers are local),
+    digests over SMTP to the local sink, a SQLite file in ``directory``, the shipped needs.
+    ``crawl`` adds or overrides ``settings.crawl`` keys."""
+    import shutil
+
+    import yaml
+
+    from config.loader import DEFAULT_CONFIG_DIR
+
+    config = directory / "config"
+    config.mkdir(parents=True, exist_ok=True)
+    settings = {
+        "database_url": f"sqlite:///{directory / 'bevaka.sqlite3'}",
+        "public_url": "https://bevaka.lidkoping.se",
+        "crawl": {
+            "obey_robots": False,
+            "download_delay": 0,
+            "autothrottle": False,
+            "concurrent_requests_per_domain": 8,
+            "retries": 1,
+            **crawl,
+        },
+        "smtp": {"host": "127.0.0.1", "port": smtp_port, "security": "none"},
+        "digest": {"outbox_dir": str(directory / "outbox")},
+    }
+    (config / "settings.yaml").write_text(yaml.safe_dump(settings), encoding="utf-8")
+    (config / "sources.yaml").write_text(yaml.safe_dump({"sources": sources}), encoding="utf-8")
+    shutil.copy(DEFAULT_CONFIG_DIR / "needs.yaml", config / "needs.yaml")
+    return config

@@ -10,9 +10,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from bench.harness import Result, checked, run_child
+from bench.harness import Result, checked, run_child, write_bevaka_config
 
 LIMIT_MB = 300.0
 SUBSCRIBERS = 25
@@ -22,43 +20,20 @@ def setup(directory: str, url: str, smtp_port: int) -> dict[str, Any]:
     """Worker: config dir, migrated database, subscribers (one per audience key + the
     coordinator)."""
     from bench.dbutil import fresh_sqlite
-    from config.loader import DEFAULT_CONFIG_DIR, load_config
+    from config.loader import load_config
     from storage.db import make_engine, session_scope
     from storage.models import Subscriber, Subscription
 
     path = Path(directory)
-    config = path / "config"
-    config.mkdir(parents=True, exist_ok=True)
-    settings = {
-        "database_url": f"sqlite:///{path / 'bevaka.sqlite3'}",
-        "public_url": "https://bevaka.lidkoping.se",
-        "crawl": {
-            "obey_robots": False,
-            "download_delay": 0,
-            "autothrottle": False,
-            "concurrent_requests_per_domain": 8,
-            "retries": 1,
-            "timeout_seconds": 30,
-            "source_timeout_seconds": 3600,
-        },
-        "smtp": {"host": "127.0.0.1", "port": smtp_port, "security": "none"},
-        "digest": {"outbox_dir": str(path / "outbox")},
+    source = {
+        "key": "eu_portal",
+        "name": "EU Funding & Tenders Portal (bench emulator)",
+        "kind": "eu_portal",
+        "url": url,
+        "options": {"page_size": 100, "max_pages": 10_000},
     }
-    (config / "settings.yaml").write_text(yaml.safe_dump(settings), encoding="utf-8")
-    sources = {
-        "sources": [
-            {
-                "key": "eu_portal",
-                "name": "EU Funding & Tenders Portal (bench emulator)",
-                "kind": "eu_portal",
-                "url": url,
-                "options": {"page_size": 100, "max_pages": 10_000},
-            }
-        ]
-    }
-    (config / "sources.yaml").write_text(yaml.safe_dump(sources), encoding="utf-8")
-    (config / "needs.yaml").write_text(
-        (DEFAULT_CONFIG_DIR / "needs.yaml").read_text(encoding="utf-8"), encoding="utf-8"
+    config = write_bevaka_config(
+        path, smtp_port=smtp_port, sources=[source], timeout_seconds=30, source_timeout_seconds=3600
     )
     needs = load_config(config).needs
     database_url = fresh_sqlite(path / "bevaka.sqlite3")

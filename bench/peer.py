@@ -22,7 +22,7 @@ from typing import Any
 
 import yaml
 
-from bench.harness import ROOT, Result, checked, ratio, run_child
+from bench.harness import ROOT, Result, checked, ratio, run_child, write_bevaka_config
 
 TARGET = 0.5
 
@@ -63,34 +63,11 @@ def write_urlwatch(directory: Path, feed_urls: list[str], smtp_port: int) -> Non
 
 def write_bevaka(directory: Path, feed_urls: list[str], smtp_port: int) -> Path:
     """A config dir (settings, sources with one feed source per URL, the shipped needs)."""
-    from config.loader import DEFAULT_CONFIG_DIR
-
-    config = directory / "config"
-    config.mkdir(parents=True, exist_ok=True)
-    settings = {
-        "database_url": f"sqlite:///{directory / 'bevaka.sqlite3'}",
-        "public_url": "https://bevaka.lidkoping.se",
-        "crawl": {
-            "obey_robots": False,
-            "download_delay": 0,
-            "autothrottle": False,
-            "concurrent_requests_per_domain": 8,
-            "retries": 1,
-            "timeout_seconds": 10,
-        },
-        "smtp": {"host": "127.0.0.1", "port": smtp_port, "security": "none"},
-        "digest": {"outbox_dir": str(directory / "outbox")},
-    }
-    (config / "settings.yaml").write_text(yaml.safe_dump(settings), encoding="utf-8")
-    sources = {
-        "sources": [
-            {"key": f"feed{i:03d}", "name": f"Flöde {i:03d}", "kind": "feed", "url": url}
-            for i, url in enumerate(feed_urls)
-        ]
-    }
-    (config / "sources.yaml").write_text(yaml.safe_dump(sources), encoding="utf-8")
-    shutil.copy(DEFAULT_CONFIG_DIR / "needs.yaml", config / "needs.yaml")
-    return config
+    sources = [
+        {"key": f"feed{i:03d}", "name": f"Flöde {i:03d}", "kind": "feed", "url": url}
+        for i, url in enumerate(feed_urls)
+    ]
+    return write_bevaka_config(directory, smtp_port=smtp_port, sources=sources, timeout_seconds=10)
 
 
 def _env(directory: Path, config: Path | None = None) -> dict[str, str]:
