@@ -250,20 +250,33 @@ class StorePipeline:
         return item
 
     def flush(self) -> None:
-        """Store the calls waiting in the batch, in order, in one transaction: each through
-        :func:`storage.repo.upsert_call` in its own savepoint; a call that fails there is
-        tried once more in its own transaction, so one bad row costs only itself. If the
-        batch's transaction fails, its calls are stored one transaction each."""
+        """Store the calls waiting in the batch in one transaction. Calls not stored before
+        are inserted by one statement (:func:`storage.repo.insert_calls`); the others (and
+        all of them, when that statement fails, e.g. because another crawl inserted one of
+        them meanwhile) go through :func:`storage.repo.upsert_call` in order, each in its
+        own savepoint; a call that fails there is tried once more in its own transaction, so
+        one bad row costs only itself. If the batch's transaction fails, its calls are
+        stored one transaction each."""
         from storage.db import session_scope
 
         batch, self.batch = self.batch, []
         self.pending = set()
         if not batch:
             return
+        fresh: list[tuple[CallData, datetime]] = []  # the first of each new external id
+        fresh_ids: set[str] = set()
+        for item, now in batch:
+            if item.external_id not in self.known and item.external_id not in fresh_ids:
+                fresh.append((item, now))
+                fresh_ids.add(item.external_id)
+        inserted: list[Any] = []
         done: list[tuple[CallData, Any]] = []
         try:
             with session_scope(self.engine) as session:
-                for item, now in batch:
+                one_by_one = self._insert_fresh(session, fresh, inserted)
+                firsts = {id(item) for item, _ in fresh}
+                rest = batch if one_by_one else [e for e in batch if id(e[0]) not in firsts]
+                for item, now in rest:
                     try:
                         with session.begin_nested():
                             done.append((item, self._upsert(session, item, now)))
@@ -274,13 +287,33 @@ class StorePipeline:
             for item, now in batch:
                 self._store_one(item, now)
             return
-        for (item, now), (_, outcome) in zip(batch, done, strict=True):
+        for (item, _), stored in zip(fresh if inserted else [], inserted, strict=True):
+            self._record(item, ("new", stored.call_id, bool(item.identifier), stored))
+        for (item, now), (_, outcome) in zip(rest, done, strict=True):
             if isinstance(outcome, Exception):
                 # e.g. SQLite's "database is locked" when another crawl wrote meanwhile:
                 # once more on its own, as without batching (a bad row fails again)
                 self._store_one(item, now)
             else:
                 self._record(item, outcome)
+
+    def _insert_fresh(self, session, fresh: list[tuple[CallData, datetime]], out: list) -> bool:
+        """Insert the calls new to this source in one statement (a savepoint), appending what
+        was stored to ``out``; True when they must go one by one instead."""
+        from storage.repo import insert_calls
+
+        if not fresh:
+            return False
+        try:
+            with session.begin_nested():
+                out.extend(
+                    insert_calls(session=session, items=[i for i, _ in fresh], now=fresh[-1][1])
+                )
+        except Exception as exc:  # noqa: BLE001 - each is tried on its own next
+            out.clear()
+            logger.info("inserting %d new calls at once failed (%s); one by one", len(fresh), exc)
+            return True
+        return False
 
     def _upsert(self, session, item: CallData, now: datetime) -> tuple[str, int, bool, Any]:
         from storage.repo import stored_call_of, upsert_call

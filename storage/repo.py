@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
-from sqlalchemy import func
+from sqlalchemy import func, insert
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
@@ -45,29 +45,39 @@ def _deadline_datetimes(call: Call) -> list[datetime]:
     return [datetime.fromisoformat(d) for d in call.deadlines or []]
 
 
+def call_values(data: CallData, now: datetime) -> dict[str, Any]:
+    """The Call columns that come from ``data`` (all but the id and the seen/updated times)."""
+    return {
+        "source": data.source,
+        "external_id": data.external_id,
+        "url": data.url,
+        "title": data.title,
+        "summary": data.summary,
+        "description": data.description,
+        "keywords": list(data.keywords),
+        "programme": data.programme,
+        "identifier": data.identifier,
+        "call_identifier": data.call_identifier,
+        "kind": data.kind,
+        "opens_at": data.opens_at,
+        "deadlines": [d.isoformat() for d in data.deadlines],
+        "next_deadline": next_deadline(data.deadlines, now),
+        "status": derive_status(
+            opens_at=data.opens_at, deadlines=data.deadlines, now=now, hint=data.status
+        ),
+        "budget": data.budget,
+        "budget_text": data.budget_text,
+        "currency": data.currency,
+        "language": data.language,
+        "regions": list(data.regions),
+        "extra": dict(data.extra),
+        "content_hash": data.content_hash(),
+    }
+
+
 def _apply(call: Call, data: CallData, now: datetime) -> None:
-    call.url = data.url
-    call.title = data.title
-    call.summary = data.summary
-    call.description = data.description
-    call.keywords = list(data.keywords)
-    call.programme = data.programme
-    call.identifier = data.identifier
-    call.call_identifier = data.call_identifier
-    call.kind = data.kind
-    call.opens_at = data.opens_at
-    call.deadlines = [d.isoformat() for d in data.deadlines]
-    call.next_deadline = next_deadline(data.deadlines, now)
-    call.status = derive_status(
-        opens_at=data.opens_at, deadlines=data.deadlines, now=now, hint=data.status
-    )
-    call.budget = data.budget
-    call.budget_text = data.budget_text
-    call.currency = data.currency
-    call.language = data.language
-    call.regions = list(data.regions)
-    call.extra = dict(data.extra)
-    call.content_hash = data.content_hash()
+    for name, value in call_values(data, now).items():
+        setattr(call, name, value)
 
 
 def upsert_call(
@@ -98,7 +108,9 @@ def upsert_call(
                 session.add(fresh)
             return UpsertResult("new", fresh, [])
         except IntegrityError:
-            call = session.exec(query).one()  # theirs won: update it like any existing call
+            call = session.exec(query).first()  # theirs won: update it like any existing call
+            if call is None:
+                raise  # not a duplicate: the database refused the row itself
 
     new_hash = data.content_hash()
     status = derive_status(
@@ -131,6 +143,34 @@ def upsert_call(
     session.add_all(changes)
     session.flush()
     return UpsertResult("changed", call, changes)
+
+
+def insert_calls(*, session: Session, items: Sequence[CallData], now: datetime) -> list[StoredCall]:
+    """Insert calls known to be new (of one source, distinct external ids) in one multi-row
+    statement; what was stored, in order.
+
+    What :func:`upsert_call` does for a new call, without building ORM objects (a first
+    crawl stores thousands of calls). A call that exists already makes the statement fail
+    with IntegrityError and insert nothing: run it in a savepoint and fall back to
+    :func:`upsert_call` one by one (as crawler.pipelines.StorePipeline does).
+    """
+    if not items:
+        return []
+    rows = [
+        {**call_values(data, now), "first_seen_at": now, "last_seen_at": now, "updated_at": now}
+        for data in items
+    ]
+    table = Call.__table__
+    # not sort_by_parameter_order: SQLite would then insert one row per statement; the
+    # external ids (distinct here, one source) tell which id is whose
+    statement = insert(table).returning(table.c.external_id, table.c.id)
+    ids = {
+        external_id: call_id
+        for external_id, call_id in session.connection().execute(statement, rows)
+    }
+    return [
+        StoredCall(ids[row["external_id"]], row["content_hash"], row["status"], now) for row in rows
+    ]
 
 
 @dataclass(frozen=True)
