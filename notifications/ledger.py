@@ -28,7 +28,6 @@ import logging
 import ssl
 from dataclasses import dataclass, field
 from datetime import datetime
-from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
@@ -40,8 +39,8 @@ from sqlmodel import Session, col, select
 from config.loader import Config
 from notifications.digest import Digest, Entry, Link, Match, Section, build_digest, digest_group
 from notifications.formatting import header_safe, week_key, week_label
-from notifications.render import build_message, digest_message, new_message_id, render_digest
-from notifications.sender import SendResult, send_messages, write_outbox
+from notifications.render import build_message, digest_mail, new_message_id, render_digest
+from notifications.sender import Mail, SendResult, send_messages, write_outbox
 from notifications.subscribers import SubscriberView, list_subscribers, view
 from storage.db import session_scope
 from storage.models import Announcement, Delivery
@@ -114,7 +113,7 @@ class DigestReport:
 class _Job:
     delivery_id: int
     digest: Digest
-    message: EmailMessage
+    message: Mail
 
 
 def _file_stem(week: str, email: str) -> str:
@@ -255,7 +254,7 @@ def run_digest(
                 if not recording:
                     rendered = render_digest(digest, timezone=settings.timezone)
                     if mode == "preview":
-                        message = digest_message(
+                        message = digest_mail(
                             digest,
                             settings=settings,
                             message_id=new_message_id(settings, week=week, subscriber_id=sub.id),
@@ -283,7 +282,7 @@ def run_digest(
                 delivery.call_ids = digest.call_ids
                 session.add(delivery)
                 session.flush()
-                message = digest_message(digest, settings=settings, message_id=delivery.message_id)
+                message = digest_mail(digest, settings=settings, message_id=delivery.message_id)
                 jobs.append(_Job(delivery.id, digest, message))
             # the pending row (with its Message-ID) is committed here, before any sending
         except IntegrityError:
@@ -457,7 +456,7 @@ def send_test_digest(
     Records nothing."""
     settings = config.settings
     digest = sample_digest(config, email=email, now=now)
-    message = digest_message(
+    message = digest_mail(
         digest,
         settings=settings,
         message_id=new_message_id(settings, week=digest.week_key, subscriber_id=None),

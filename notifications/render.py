@@ -1,15 +1,27 @@
 """Rendering a Digest into a mail: Jinja2 HTML + text (autoescape on), CSS inlined with
-css_inline, and a multipart/alternative EmailMessage whose every data-derived header value
-went through ``header_safe``. Rendering never sends."""
+css_inline, and a multipart/alternative message whose every data-derived header value
+went through ``header_safe``. Rendering never sends.
+
+``build_mail`` writes the message's bytes directly (a :class:`notifications.sender.Mail`):
+headers folded as the standard library's ``email`` package folds them (its folding is used,
+remembered per value, for every value that is not plain short ASCII), bodies in 7bit or
+quoted-printable, so the message is 7-bit clean and needs no 8BITMIME. ``build_message``
+makes the same message as an ``EmailMessage`` for the other mails (web, alerts).
+"""
 
 from __future__ import annotations
 
+import binascii
+import random
+import re
 import secrets
+import sys
 from dataclasses import dataclass
 from datetime import datetime
 from email.headerregistry import Address
 from email.message import EmailMessage
-from email.utils import format_datetime, formataddr, parseaddr
+from email.policy import SMTP as SMTP_POLICY
+from email.utils import format_datetime, formataddr, getaddresses, parseaddr
 from functools import lru_cache
 from typing import Any
 
@@ -19,6 +31,7 @@ from jinja2 import Environment
 from config.schema import Settings
 from notifications.digest import Digest
 from notifications.formatting import TEMPLATES_DIR, header_safe, make_environment
+from notifications.sender import Mail
 
 SUBJECT_MAX = 180
 
@@ -93,6 +106,184 @@ def _mailbox(name: str | None, email: str) -> str:
         return formataddr((display, address))
 
 
+# --- the message's bytes, without EmailMessage ---------------------------------------
+
+MAX_LINE = 78  # the email package's (and RFC 5322's recommended) line length
+_ADDRESS_HEADERS = frozenset({"from", "to", "cc", "reply-to", "sender"})
+_DOT_ATOM = r"[A-Za-z0-9_+-]+(?:\.[A-Za-z0-9_+-]+)*"
+_DOMAIN = r"[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*"
+# Values the email package writes back unchanged (checked in the tests): plain words of
+# printable ASCII separated by single spaces, and simple addresses and message ids.
+_PLAIN = re.compile(r"[\x21-\x7e]+(?: [\x21-\x7e]+)*\Z")
+_SIMPLE_ADDRESS = re.compile(
+    rf"(?:(?:[A-Za-z0-9]+(?: [A-Za-z0-9]+)* )?<{_DOT_ATOM}@{_DOMAIN}>|{_DOT_ATOM}@{_DOMAIN})\Z"
+)
+_SIMPLE_MSG_ID = re.compile(rf"<{_DOT_ATOM}@{_DOMAIN}>\Z")
+_ANGLE_URI = re.compile(r"<[\x21-\x3b\x3d\x3f-\x7e]+>\Z")  # one <URI>, no spaces or <>
+
+
+class _NotDirect(Exception):
+    """The message cannot be written directly (e.g. an address needing SMTPUTF8)."""
+
+
+@lru_cache(maxsize=4096)
+def _folded(name: str, value: str) -> bytes:
+    """The header as the email package writes it for SMTP (policy ``SMTP``: parsed by the
+    header's type, RFC 2047 encoded words for non-ASCII, folded at 78 characters)."""
+    folded = SMTP_POLICY.header_factory(name, value).fold(policy=SMTP_POLICY)
+    try:
+        return folded.encode("ascii")
+    except UnicodeEncodeError:
+        raise _NotDirect(name) from None
+
+
+def header_line(name: str, value: str) -> bytes:
+    """One header field, CRLF-terminated, as the email package would write it (except
+    ``List-Unsubscribe``, see below). Refuses CR and LF in the value."""
+    if "\r" in value or "\n" in value:
+        raise ValueError(f"line break in the {name} header value")
+    lower = name.lower()
+    if lower in _ADDRESS_HEADERS:
+        direct = _SIMPLE_ADDRESS.match(value) is not None
+    elif lower == "message-id":
+        direct = _SIMPLE_MSG_ID.match(value) is not None
+    elif lower in ("date", "mime-version", "content-type", "content-transfer-encoding"):
+        direct = False  # same value all run long: remembered by _folded
+    else:  # unstructured
+        direct = _PLAIN.match(value) is not None and "=?" not in value
+    if direct and len(name) + 2 + len(value) <= MAX_LINE:
+        return f"{name}: {value}\r\n".encode("ascii")
+    if (
+        lower == "list-unsubscribe"
+        and _ANGLE_URI.match(value)
+        and len(name) + 2 + len(value) <= 998
+    ):
+        # RFC 2369: angle-bracketed URIs, never RFC 2047 encoded words (which the email
+        # package would write for a URI longer than a line); a long line is allowed (998).
+        return f"{name}: {value}\r\n".encode("ascii")
+    return _folded(name, value)
+
+
+def _encode_body(text: str) -> tuple[str, bytes]:
+    """(Content-Transfer-Encoding, body with CRLF line ends ending in CRLF): 7bit when ASCII
+    with lines of at most 78 characters, otherwise quoted-printable (lines of at most 76)."""
+    lines = text.encode("utf-8").splitlines()
+    data = b"\r\n".join(lines) + b"\r\n"
+    if data.isascii() and max(map(len, lines), default=0) <= MAX_LINE:
+        return "7bit", data
+    return "quoted-printable", binascii.b2a_qp(data, istext=True)
+
+
+_BOUNDARY_DIGITS = len(repr(sys.maxsize - 1))
+
+
+def _boundary(bodies: list[bytes]) -> bytes:
+    """A boundary in the email package's style that occurs in none of the bodies."""
+    while True:
+        token = random.randrange(sys.maxsize)  # noqa: S311 - uniqueness, not secrecy
+        boundary = f"==============={token:0{_BOUNDARY_DIGITS}d}==".encode("ascii")
+        if not any(boundary in body for body in bodies):
+            return boundary
+
+
+def _part_headers(subtype: str, cte: str) -> bytes:
+    return (
+        f'Content-Type: text/{subtype}; charset="utf-8"\r\nContent-Transfer-Encoding: {cte}\r\n'
+    ).encode("ascii")
+
+
+def build_mail(
+    *,
+    settings: Settings,
+    to_name: str | None,
+    to_email: str,
+    subject: str,
+    text: str,
+    html: str | None,
+    message_id: str,
+    date: datetime,
+    list_unsubscribe: str | None = None,
+    one_click: bool = False,
+) -> Mail:
+    """The message of :func:`build_message`, written directly as bytes (see the module
+    docstring): the same headers with the same values, each from ``header_safe``."""
+    sender = header_safe(settings.smtp.sender, 320)
+    to = _mailbox(to_name, to_email)
+    headers = [
+        ("Subject", header_safe(subject, SUBJECT_MAX)),
+        ("From", sender),
+        ("To", to),
+    ]
+    if settings.smtp.reply_to:
+        headers.append(("Reply-To", header_safe(settings.smtp.reply_to, 320)))
+    headers += [
+        ("Date", format_datetime(date)),
+        ("Message-ID", header_safe(message_id, 250)),
+        ("Auto-Submitted", "auto-generated"),
+        ("X-Auto-Response-Suppress", "All"),
+    ]
+    if list_unsubscribe:
+        headers.append(("List-Unsubscribe", f"<{header_safe(list_unsubscribe, 900)}>"))
+        if one_click:
+            headers.append(("List-Unsubscribe-Post", "List-Unsubscribe=One-Click"))
+    envelope_from = parseaddr(sender)[1] or sender
+    recipients = tuple(addr for _, addr in getaddresses([to]) if addr)
+    try:
+        if not (envelope_from.isascii() and all(r.isascii() for r in recipients)):
+            raise _NotDirect("address")
+        head = [header_line(name, value) for name, value in headers]
+        head.append(b"MIME-Version: 1.0\r\n")
+        text_cte, text_body = _encode_body(text)
+        if html is None:
+            head.append(_part_headers("plain", text_cte))
+            data = b"".join(head) + b"\r\n" + text_body
+        else:
+            html_cte, html_body = _encode_body(html)
+            boundary = _boundary([text_body, html_body])
+            head.append(b'Content-Type: multipart/alternative;\r\n boundary="%s"\r\n' % boundary)
+            data = b"".join(
+                [
+                    *head,
+                    b"\r\n--%s\r\n" % boundary,
+                    _part_headers("plain", text_cte),
+                    b"\r\n",
+                    text_body,
+                    b"\r\n--%s\r\n" % boundary,
+                    _part_headers("html", html_cte),
+                    b"\r\n",
+                    html_body,
+                    b"\r\n--%s--\r\n" % boundary,
+                ]
+            )
+    except _NotDirect:
+        message = build_message(
+            settings=settings,
+            to_name=to_name,
+            to_email=to_email,
+            subject=subject,
+            text=text,
+            html=html,
+            message_id=message_id,
+            date=date,
+            list_unsubscribe=list_unsubscribe,
+            one_click=one_click,
+        )
+        return Mail(
+            sender=envelope_from,
+            recipients=recipients,
+            message_id=header_safe(message_id, 250),
+            html=html,
+            message=message,
+        )
+    return Mail(
+        sender=envelope_from,
+        recipients=recipients,
+        message_id=header_safe(message_id, 250),
+        data=data,
+        html=html,
+    )
+
+
 def build_message(
     *,
     settings: Settings,
@@ -128,17 +319,17 @@ def build_message(
     return msg
 
 
-def digest_message(
+def digest_mail(
     digest: Digest,
     *,
     settings: Settings,
     message_id: str,
     rendered: Rendered | None = None,
-) -> EmailMessage:
-    """The whole digest mail for one subscriber."""
+) -> Mail:
+    """The whole digest mail for one subscriber, ready to send or write."""
     rendered = rendered or render_digest(digest, timezone=settings.timezone)
     unsubscribe = digest.unsubscribe_url or digest.unsubscribe_mailto
-    return build_message(
+    return build_mail(
         settings=settings,
         to_name=digest.subscriber.name,
         to_email=digest.subscriber.email,
@@ -150,3 +341,16 @@ def digest_message(
         list_unsubscribe=unsubscribe,
         one_click=digest.unsubscribe_url is not None,
     )
+
+
+def digest_message(
+    digest: Digest,
+    *,
+    settings: Settings,
+    message_id: str,
+    rendered: Rendered | None = None,
+) -> EmailMessage:
+    """The digest mail of :func:`digest_mail` as an EmailMessage."""
+    return digest_mail(
+        digest, settings=settings, message_id=message_id, rendered=rendered
+    ).as_message()

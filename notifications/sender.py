@@ -5,13 +5,16 @@ several messages per connection (``messages_per_connection``), retrying temporar
 (4xx replies, dropped or refused connections, timeouts) with exponential backoff up to
 ``max_attempts``; a 5xx reply is a permanent failure for that message (or for the refused
 recipients). It returns one :class:`SendResult` per message, in order, and never raises for
-a delivery problem.
+a delivery problem. A message is an ``EmailMessage`` or a :class:`Mail` (bytes already in
+wire form with their envelope, as the digest run builds them; sent with ``sendmail`` as is).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import email
+import email.policy
 import logging
 import re
 import ssl
@@ -27,6 +30,32 @@ import aiosmtplib
 from config.schema import SmtpSettings
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Mail:
+    """A message already in its wire form, with its envelope: ``data`` is the whole message
+    (headers and body, CRLF line ends, 7-bit ASCII), sent as is with SMTP ``DATA``.
+    Built by ``notifications.render.build_mail``; ``html`` is the HTML part (for the
+    outbox's ``.html`` file). ``message`` is set instead of ``data`` when the message could
+    not be written directly (e.g. an address that needs SMTPUTF8): it is then sent and
+    written like any EmailMessage."""
+
+    sender: str
+    recipients: tuple[str, ...]
+    message_id: str
+    data: bytes | None = None
+    html: str | None = None
+    message: EmailMessage | None = None
+
+    def as_message(self) -> EmailMessage:
+        """The message as an EmailMessage (parsed from ``data``)."""
+        if self.message is not None:
+            return self.message
+        return email.message_from_bytes(self.data or b"", policy=email.policy.default)  # type: ignore[return-value]
+
+
+AnyMessage = EmailMessage | Mail
 
 
 @dataclass
@@ -45,9 +74,11 @@ class SendResult:
         return "sent" if self.ok else ("failed" if self.permanent else "temporary")
 
 
-def _recipients(message: EmailMessage) -> list[str]:
+def _recipients(message: AnyMessage) -> list[str]:
     from email.utils import getaddresses
 
+    if isinstance(message, Mail):
+        return list(message.recipients)
     values = [str(v) for k in ("To", "Cc", "Bcc") for v in message.get_all(k, [])]
     return [addr for _, addr in getaddresses(values) if addr]
 
@@ -82,9 +113,23 @@ def _is_temporary(exc: BaseException) -> bool:
     )
 
 
+def _message_id(message: AnyMessage) -> str:
+    if isinstance(message, Mail):
+        return message.message_id
+    return str(message.get("Message-ID", ""))
+
+
+async def _send_one(client: aiosmtplib.SMTP, message: AnyMessage):
+    if isinstance(message, Mail):
+        if message.data is None:
+            return await client.send_message(message.as_message())
+        return await client.sendmail(message.sender, list(message.recipients), message.data)
+    return await client.send_message(message)
+
+
 async def send_messages_async(
     smtp_settings: SmtpSettings,
-    messages: Sequence[EmailMessage],
+    messages: Sequence[AnyMessage],
     *,
     tls_context: ssl.SSLContext | None = None,
     on_result: Callable[[int, SendResult], None] | None = None,
@@ -93,10 +138,7 @@ async def send_messages_async(
     soon as each message is settled (sent, failed permanently, or out of attempts)."""
     if not smtp_settings.host:
         raise ValueError("no SMTP host configured (use write_outbox instead)")
-    results = [
-        SendResult(message_id=str(m.get("Message-ID", "")), recipients=_recipients(m))
-        for m in messages
-    ]
+    results = [SendResult(message_id=_message_id(m), recipients=_recipients(m)) for m in messages]
     queue: asyncio.Queue[int] = asyncio.Queue()
     for index in range(len(messages)):
         queue.put_nowait(index)
@@ -155,7 +197,7 @@ async def send_messages_async(
                         if smtp_settings.username:
                             await client.login(smtp_settings.username, smtp_settings.password or "")
                         sent_on_connection = 0
-                    refused, _reply = await client.send_message(messages[index])
+                    refused, _reply = await _send_one(client, messages[index])
                     sent_on_connection += 1
                     result.ok = True
                     result.code, result.error = None, None
@@ -248,12 +290,12 @@ async def _reset_or_drop(client: aiosmtplib.SMTP | None) -> aiosmtplib.SMTP | No
 
 def send_messages(
     smtp_settings: SmtpSettings,
-    messages: Sequence[EmailMessage],
+    messages: Sequence[AnyMessage],
     *,
     tls_context: ssl.SSLContext | None = None,
     on_result: Callable[[int, SendResult], None] | None = None,
 ) -> list[SendResult]:
-    """Send ``messages`` (each EmailMessage carries its own From/To/Message-ID); one
+    """Send ``messages`` (each EmailMessage or Mail carries its own From/To/Message-ID); one
     SendResult per message, in order. Works whether or not an event loop is running in
     this thread (it then runs in a helper thread)."""
     if not messages:
@@ -284,21 +326,31 @@ def send_messages(
 _UNSAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
 
 
-def outbox_name(message: EmailMessage) -> str:
+def outbox_name(message: AnyMessage) -> str:
     """A safe file stem: ``2026-W48_anna.berg_at_lidkoping.se_5f2c…``."""
-    message_id = str(message.get("Message-ID", "")).strip("<>")
+    message_id = _message_id(message).strip("<>")
     to = ",".join(_recipients(message)).replace("@", "_at_")
     stem = f"{to}_{message_id.split('@')[0]}"
     return _UNSAFE_NAME.sub("_", stem)[:150].strip("._") or "message"
 
 
-def write_outbox(directory: str | Path, message: EmailMessage, *, stem: str | None = None) -> Path:
+def write_outbox(directory: str | Path, message: AnyMessage, *, stem: str | None = None) -> Path:
     """Write ``<stem>.eml`` (the whole message) and, when it has an HTML part, ``<stem>.html``
     into ``directory`` (created if needed). Returns the .eml path."""
     folder = Path(directory)
     folder.mkdir(parents=True, exist_ok=True)
     name = _UNSAFE_NAME.sub("_", stem)[:150] if stem else outbox_name(message)
     eml = folder / f"{name}.eml"
+    if isinstance(message, Mail) and message.data is not None:
+        eml.write_bytes(message.data)
+        if message.html is not None:
+            # the HTML part's content as a mail client decodes it (line ends normalised)
+            lines = message.html.encode("utf-8").splitlines()
+            html = (b"\n".join(lines) + b"\n").decode("utf-8")
+            (folder / f"{name}.html").write_text(html, encoding="utf-8")
+        return eml
+    if isinstance(message, Mail):
+        message = message.as_message()
     eml.write_bytes(message.as_bytes(policy=SMTP_POLICY))
     html_part = message.get_body(preferencelist=("html",))
     if html_part is not None:

@@ -1,0 +1,226 @@
+"""The digest's MIME bytes written without EmailMessage (notifications.render.build_mail):
+the same headers and parts as the EmailMessage of build_message once parsed, 7-bit clean,
+valid line lengths, no header injection, and the email package's folding wherever the
+direct path writes a header itself."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import random
+import re
+from email.message import EmailMessage
+
+import pytest
+
+from notifications.example import EXAMPLE_NOW as NOW
+from notifications.example import example_config
+from notifications.render import _folded, build_mail, build_message, header_line
+from notifications.sender import Mail, write_outbox
+
+POLICY = email.policy.default
+SETTINGS = example_config().settings
+
+HTML = (
+    '<!DOCTYPE html><html lang="sv"><head><meta charset="utf-8"></head><body>\n'
+    '<p style="color: #333333; font-size: 15px; margin: 2px 0;">Sista ansökningsdag: '
+    "20 januari 2027 kl. 17.00 <span>(58 dagar kvar)</span> "
+    + "lång rad "
+    * 40
+    + "</p>\n<p>4\u00a0000\u00a0000\u00a0€ &amp; =?utf-8?q?x?= =3D</p>\n"
+    "  \n.\n-- \nFrom here\n</body></html>\n"
+)
+TEXT = (
+    "BEVAKA · LIDKÖPINGS KOMMUN\nHej Åsa! Här är veckans utlysningar.\n"
+    '* Kreativa Europa: "Kultur & samarbete" <små projekt>\n'
+    "  https://ec.europa.eu/info/funding-tenders/opportunities/portal/screen/opportunities/topic-details/X\n"
+    "trailing space \n\ttab\n.\n-- \n"
+)
+
+CASES = [
+    # (to_name, to_email, subject, text, html, list_unsubscribe, one_click)
+    (
+        "Anna Berg",
+        "anna.berg@lidkoping.se",
+        "Bevaka v. 48: 2 nya utlysningar för Utbildningsförvaltningen",
+        TEXT,
+        HTML,
+        "https://bevaka.lidkoping.se/avregistrera/" + "eyJzIjoxfQ.abc_-" * 8,
+        True,
+    ),
+    ("Åsa Öberg", "asa@lidkoping.se", "Kort", TEXT, HTML, None, False),
+    (
+        "Berg, Anna (kultur)",
+        "anna@lidkoping.se",
+        "x" * 300,
+        TEXT,
+        None,
+        "mailto:international@lidkoping.se?subject=Avregistrera%20anna%40lidkoping.se",
+        False,
+    ),
+    (
+        None,
+        "person0001@lidkoping.se",
+        "Utlysning\r\nBcc: evil@example.com\r\n\r\nbody",
+        "kort text\n",
+        "<p>kort</p>\n",
+        "https://x.se/a b\r\nBcc: evil@example.com",
+        True,
+    ),
+    (
+        "Person 0001",
+        "person0001@lidkoping.se",
+        "=?utf-8?q?f=C3=B6r?= Bevaka  v.\t48 \u200b",
+        "only ascii and short lines\n",
+        "<p>ascii</p>\n",
+        "https://x.se/" + "y" * 300,
+        True,
+    ),
+    (
+        "\u202eevil\u202c <x@y.se>",
+        "p@lidkoping.se",
+        "Ändrade: Sista ansökningsdag " * 8,
+        "",
+        "",
+        None,
+        False,
+    ),
+]
+
+
+def _both(case) -> tuple[EmailMessage, EmailMessage, Mail]:
+    to_name, to_email, subject, text, html, unsubscribe, one_click = case
+    kwargs = dict(
+        settings=SETTINGS,
+        to_name=to_name,
+        to_email=to_email,
+        subject=subject,
+        text=text,
+        html=html,
+        message_id="<bevaka.2026-W48.12.5f2c0a@lidkoping.se>",
+        date=NOW,
+        list_unsubscribe=unsubscribe,
+        one_click=one_click,
+    )
+    old = build_message(**kwargs)
+    mail = build_mail(**kwargs)
+    assert mail.data is not None
+    new = email.message_from_bytes(mail.data, policy=POLICY)
+    reparsed_old = email.message_from_bytes(old.as_bytes(policy=email.policy.SMTP), policy=POLICY)
+    return reparsed_old, new, mail
+
+
+def _parts(message: EmailMessage) -> list[tuple[str, str]]:
+    return [(p.get_content_type(), p.get_content()) for p in message.walk() if not p.is_multipart()]
+
+
+@pytest.mark.parametrize("case", CASES, ids=range(len(CASES)))
+def test_the_same_message_as_build_message_once_parsed(case):
+    old, new, mail = _both(case)
+    assert not [p.defects for p in new.walk() if p.defects]
+    assert [(k, str(v)) for k, v in new.items() if k != "Content-Type"] == [
+        (k, str(v))
+        for k, v in old.items()
+        if k not in ("Content-Type", "Content-Transfer-Encoding")
+    ] + (
+        []
+        if new.is_multipart()
+        else [("Content-Transfer-Encoding", str(new["Content-Transfer-Encoding"]))]
+    )
+    assert new.get_content_type() == old.get_content_type()
+    assert _parts(new) == _parts(old)
+    assert mail.recipients == (case[1],) and mail.sender == "bevaka@lidkoping.se"
+    assert mail.message_id == "<bevaka.2026-W48.12.5f2c0a@lidkoping.se>" == new["Message-ID"]
+
+
+@pytest.mark.parametrize("case", CASES, ids=range(len(CASES)))
+def test_seven_bit_lines_and_no_injected_header(case):
+    _, new, mail = _both(case)
+    assert mail.data.isascii()
+    assert b"\n" not in mail.data.replace(b"\r\n", b"") and b"\r" not in mail.data.replace(
+        b"\r\n", b""
+    )
+    head, _, body = mail.data.partition(b"\r\n\r\n")
+    assert all(len(line) <= 998 for line in mail.data.split(b"\r\n"))
+    names = [k.lower() for k in new]
+    assert "bcc" not in names and names.count("subject") == 1 and names.count("to") == 1
+    assert not [line for line in head.split(b"\r\n") if line.lower().startswith(b"bcc")]
+    assert all("\r" not in str(v) and "\n" not in str(v) for v in new.values())
+    for part in new.walk():
+        if part.get("Content-Transfer-Encoding") == "quoted-printable":
+            raw = part.as_bytes(policy=email.policy.SMTP).partition(b"\r\n\r\n")[2]
+            assert all(len(line) <= 76 for line in raw.split(b"\r\n"))
+
+
+def test_list_unsubscribe_is_a_plain_uri_never_encoded_words():
+    _, new, mail = _both(CASES[0])
+    [line] = [ln for ln in mail.data.split(b"\r\n") if ln.startswith(b"List-Unsubscribe:")]
+    assert line == b"List-Unsubscribe: <" + CASES[0][5].encode() + b">"
+    assert b"=?" not in line and len(line) > 78
+    # the email package itself would have written RFC 2047 words for this long URI
+    assert b"=?utf-8?" in _folded("List-Unsubscribe", f"<{CASES[0][5]}>")
+    assert new["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+
+
+def _words(rng: random.Random) -> str:
+    alphabet = "abcXYZ019.-_@<>()\",:;=?!#'/ "
+    return "".join(rng.choice(alphabet) for _ in range(rng.randint(1, 90)))
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["Subject", "To", "From", "Reply-To", "Message-ID", "Auto-Submitted", "List-Unsubscribe-Post"],
+)
+def test_header_line_writes_what_the_email_package_writes(name):
+    rng = random.Random(name)
+    values = [
+        "Bevaka <bevaka@lidkoping.se>",
+        "Person 0001 <person0001@lidkoping.se>",
+        "anna.berg@lidkoping.se",
+        "<bevaka.2026-W48.12.5f2c@lidkoping.se>",
+        "Bevaka v. 48: 2 nya utlysningar",
+        "auto-generated",
+        "a  b",
+        " leading",
+        "x =?utf-8?q?a?= y",
+        "a.@b.se",
+        "Anna B. Berg <a@b.se>",
+        *(_words(rng) for _ in range(400)),
+    ]
+    for value in values:
+        try:
+            expected = _folded(name, value)
+        except Exception:  # noqa: BLE001 - a value the email package refuses
+            continue
+        assert header_line(name, value) == expected, value
+
+
+def test_header_line_refuses_line_breaks():
+    for value in ("a\r\nBcc: x@y.se", "a\nb", "a\rb"):
+        with pytest.raises(ValueError):
+            header_line("Subject", value)
+
+
+def test_an_address_that_needs_smtputf8_falls_back_to_email_message(tmp_path):
+    mail = build_mail(
+        settings=SETTINGS,
+        to_name=None,
+        to_email="åsa@lidkoping.se",
+        subject="Hej",
+        text="hej\n",
+        html="<p>hej</p>\n",
+        message_id="<a@lidkoping.se>",
+        date=NOW,
+    )
+    assert mail.data is None and isinstance(mail.message, EmailMessage)
+    assert mail.recipients == ("åsa@lidkoping.se",)
+    eml = write_outbox(tmp_path, mail, stem="utf8")
+    assert email.message_from_bytes(eml.read_bytes(), policy=POLICY)["Subject"] == "Hej"
+
+
+def test_write_outbox_writes_the_bytes_and_the_html(tmp_path):
+    _, _, mail = _both(CASES[0])
+    eml = write_outbox(tmp_path, mail, stem="a")
+    assert eml.read_bytes() == mail.data
+    html = (tmp_path / "a.html").read_text(encoding="utf-8")
+    assert html == HTML and re.search(r"lång rad", html)
