@@ -54,6 +54,10 @@ class CrawlSettings(Strict):
     retries: int = Field(2, ge=0, le=10)
     max_response_bytes: int = Field(20_000_000, gt=0)
     source_timeout_seconds: int = Field(900, gt=0)
+    #: sources one crawl process runs before the next process starts (1: each its own)
+    sources_per_process: int = Field(100, ge=1, le=1000)
+    #: sources a crawl process crawls at once (never two of one host at once)
+    parallel_sources: int = Field(4, ge=1, le=32)
 
     @property
     def resolved_user_agent(self) -> str:

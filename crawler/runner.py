@@ -1,6 +1,8 @@
-"""Run crawls: each source in its own child process (Scrapy's reactor cannot be restarted
-inside a long-lived process such as the scheduler), with a per-source timeout, so one
-broken or stuck source never stops the others.
+"""Run crawls in child processes (Scrapy's reactor cannot be restarted inside a
+long-lived process such as the scheduler), with a per-source time limit, so one broken or
+stuck source never stops the others. Several sources share one process (settings
+``crawl.sources_per_process`` and ``crawl.parallel_sources``): starting Python and Scrapy
+costs more than crawling a small feed.
 
 Public interface (used by ``bevaka crawl``, ``bevaka sources check``, the scheduler and the
 demo)::
@@ -15,8 +17,9 @@ demo)::
 ``settings_overrides`` are Scrapy settings applied last; ``crawler.settings.BENCH_SETTINGS``
 switches politeness off for tests and benchmarks against a local mirror.
 
-The child is ``python -m crawler.runner`` reading a JSON job on stdin and writing a JSON
-result to a file; its log goes to a file whose tail is shown when it dies.
+The child is ``python -m crawler.runner`` reading a JSON job (its crawls) on stdin and
+writing a JSON summary per crawl to a file; its log goes to a file whose tail is shown when
+it dies.
 """
 
 from __future__ import annotations
@@ -133,15 +136,24 @@ def _tail(path: Path, lines: int = 15) -> str:
     return "\n".join(text.strip().splitlines()[-lines:])
 
 
-def _run_child(entry: Any, settings: dict[str, Any], timeout: float) -> tuple[dict | None, str]:
-    """Run one crawl in a child process; (result or None, error text when it died)."""
+@dataclass
+class ChildOutcome:
+    """What one crawl process gave back: a summary per job (None where it wrote none) and,
+    when the process died or was killed, why."""
+
+    summaries: list[dict | None]
+    error: str = ""
+    timed_out: bool = False
+
+
+def _run_child(jobs: list[dict[str, Any]], timeout: float, parallel: int = 1) -> ChildOutcome:
+    """Run crawls in one child process; ``jobs`` are ``{"source", "settings"}`` dicts."""
     with tempfile.TemporaryDirectory(prefix="bevaka-crawl-") as tmp:
-        result_path = Path(tmp) / "result.json"
+        results = [Path(tmp) / f"result-{i}.json" for i in range(len(jobs))]
         log_path = Path(tmp) / "crawl.log"
         job = {
-            "source": entry.model_dump(mode="json"),
-            "settings": settings,
-            "result": str(result_path),
+            "crawls": [{**j, "result": str(r)} for j, r in zip(jobs, results, strict=True)],
+            "parallel": parallel,
         }
         env = dict(os.environ)
         env["BEVAKA_CRAWL_CHILD"] = "1"
@@ -157,15 +169,25 @@ def _run_child(entry: Any, settings: dict[str, Any], timeout: float) -> tuple[di
             )
             try:
                 child.communicate(json.dumps(job).encode("utf-8"), timeout=timeout)
+                killed = False
             except subprocess.TimeoutExpired:
                 child.kill()
                 child.wait()
-                return None, f"timed out after {timeout:.0f} s (crawl process killed)"
-        if child.returncode == 0 and result_path.is_file():
-            return json.loads(result_path.read_text(encoding="utf-8")), ""
+                killed = True
+        summaries = [
+            json.loads(r.read_text(encoding="utf-8")) if r.is_file() else None for r in results
+        ]
+        if killed:
+            return ChildOutcome(
+                summaries, f"timed out after {timeout:.0f} s (crawl process killed)", True
+            )
+        if child.returncode == 0 and all(x is not None for x in summaries):
+            return ChildOutcome(summaries)
         tail = _tail(log_path)
         last = tail.splitlines()[-1] if tail else ""
-        return None, f"crawl process exited with status {child.returncode}: {last}"[:1000]
+        return ChildOutcome(
+            summaries, f"crawl process exited with status {child.returncode}: {last}"[:1000]
+        )
 
 
 def _timeout(settings: dict[str, Any]) -> float:
@@ -222,7 +244,7 @@ def crawl_sources(
     settings_overrides: dict[str, Any] | None = None,
     progress: ProgressCallback | None = None,
 ) -> list[SourceResult]:
-    """Crawl sources one after the other, each in its own process, and store their calls.
+    """Crawl sources and store their calls; the results in the order of ``keys``.
 
     ``keys``: the sources to crawl (default: every enabled one; an explicitly named disabled
     source is ``skipped``). ``database_url`` defaults to the configured one. ``now`` fixes
@@ -230,60 +252,115 @@ def crawl_sources(
     is called with stage ``"start"`` and ``"done"``. Every crawled source gets a CrawlRun
     (ok / failed / empty); a source that crashes or times out is ``failed`` with its error,
     and the others still run. Raises KeyError for an unknown key.
+
+    Up to ``crawl.sources_per_process`` sources share one child process (which crawls up to
+    ``crawl.parallel_sources`` of them at once, never two of one host at once). If that
+    process dies before a source finished, the source is crawled again in a process of its
+    own; if it outlives its time limit, the sources still running are failed as timed out.
     """
-    from storage.db import make_engine, session_scope
-    from storage.repo import start_crawl_run
+    from storage.db import make_engine
 
     entries = _entries(config, keys)
     url = database_url or config.settings.database_url
+    per_process = max(1, int(getattr(config.settings.crawl, "sources_per_process", 1)))
     engine = make_engine(url)
-    results: list[SourceResult] = []
+    results: dict[str, SourceResult] = {}
+    batch: list[Any] = []
+
+    def run_batch() -> None:
+        for result in _crawl_batch(
+            engine, config, batch, url, now, settings_overrides or {}, progress
+        ):
+            results[result.source] = result
+        batch.clear()
+
     try:
         for entry in entries:
-            if progress:
-                progress(entry.key, "start", None)
             if not entry.enabled or not entry.all_urls:
+                if progress:
+                    progress(entry.key, "start", None)
                 result = SourceResult(source=entry.key, outcome="skipped", error=entry.state)
-                results.append(result)
+                results[entry.key] = result
                 if progress:
                     progress(entry.key, "done", result)
                 continue
-            started = time.monotonic()
-            started_at = now or datetime.now(UTC)
-            with session_scope(engine) as session:
-                # A run older than twice the per-source time limit can only be left over
-                # from a crawl process that was killed.
-                stale_before = started_at - timedelta(
-                    seconds=2 * config.settings.crawl.source_timeout_seconds
-                )
-                run_id = start_crawl_run(
-                    session=session, source=entry.key, now=started_at, stale_before=stale_before
-                ).id
-            settings = scrapy_settings(
-                config,
-                database_url=url,
-                run_id=run_id,
-                now=now,
-                settings_overrides=settings_overrides,
-            )
-            data, error = _run_child(entry, settings, _timeout(settings))
-            if data is None:
-                data = {}
-            # a child that died, or ended before its pipeline wrote the run, leaves it running
-            _finish_dead_run(
-                engine,
-                run_id,
-                error or data.get("error") or "the crawl did not finish",
-                now or datetime.now(UTC),
-            )
-            data["duration_seconds"] = round(time.monotonic() - started, 3)
-            result = _result_from_run(engine, run_id, data)
-            results.append(result)
-            if progress:
-                progress(entry.key, "done", result)
+            batch.append(entry)
+            if len(batch) >= per_process:
+                run_batch()
+        if batch:
+            run_batch()
     finally:
         engine.dispose()
+    return [results[entry.key] for entry in entries]
+
+
+def _crawl_batch(
+    engine,
+    config: Any,
+    batch: list[Any],
+    url: str,
+    now: datetime | None,
+    overrides: dict[str, Any],
+    progress: ProgressCallback | None,
+) -> list[SourceResult]:
+    """Crawl ``batch`` in one child process (see :func:`crawl_sources`)."""
+    from storage.db import session_scope
+    from storage.repo import start_crawl_run
+
+    started = time.monotonic()
+    started_at = now or datetime.now(UTC)
+    # A run older than twice the per-source time limit can only be left over from a crawl
+    # process that was killed.
+    stale_before = started_at - timedelta(seconds=2 * config.settings.crawl.source_timeout_seconds)
+    jobs: list[dict[str, Any]] = []
+    run_ids: list[int] = []
+    for entry in batch:
+        if progress:
+            progress(entry.key, "start", None)
+        with session_scope(engine) as session:
+            run_id = start_crawl_run(
+                session=session, source=entry.key, now=started_at, stale_before=stale_before
+            ).id
+        run_ids.append(run_id)
+        settings = scrapy_settings(
+            config, database_url=url, run_id=run_id, now=now, settings_overrides=overrides
+        )
+        jobs.append({"source": entry.model_dump(mode="json"), "settings": settings})
+    parallel = int(getattr(config.settings.crawl, "parallel_sources", 1))
+    timeout = max(_timeout(job["settings"]) for job in jobs)
+    outcome = _run_child(jobs, timeout, parallel)
+    results = []
+    for entry, run_id, job, summary in zip(batch, run_ids, jobs, outcome.summaries, strict=True):
+        error = outcome.error if summary is None else ""
+        died = summary is None and len(batch) > 1 and not outcome.timed_out
+        if died and _still_running(engine, run_id):
+            # the shared process died (not at its time limit) before this source ended
+            # (perhaps because of another source): this one gets a process of its own
+            again = _run_child([job], _timeout(job["settings"]))
+            summary, error = again.summaries[0], again.error
+        _finish_dead_run(
+            engine,
+            run_id,
+            error or (summary or {}).get("error") or "the crawl did not finish",
+            now or datetime.now(UTC),
+        )
+        wall = time.monotonic() - started
+        own = (summary or {}).get("duration_seconds")
+        duration = wall if len(batch) == 1 or own is None else float(own)
+        result = _result_from_run(engine, run_id, {"duration_seconds": round(duration, 3)})
+        results.append(result)
+        if progress:
+            progress(entry.key, "done", result)
     return results
+
+
+def _still_running(engine, run_id: int) -> bool:
+    from storage.db import session_scope
+    from storage.models import CrawlRun
+
+    with session_scope(engine) as session:
+        run = session.get(CrawlRun, run_id)
+        return run is not None and run.outcome == "running"
 
 
 def inspect_source(
@@ -300,7 +377,10 @@ def inspect_source(
         return CheckReport(result=result)
     settings = scrapy_settings(config, store=False, now=now, settings_overrides=settings_overrides)
     started = time.monotonic()
-    data, error = _run_child(entry, settings, _timeout(settings))
+    outcome = _run_child(
+        [{"source": entry.model_dump(mode="json"), "settings": settings}], _timeout(settings)
+    )
+    data, error = outcome.summaries[0], outcome.error
     duration = round(time.monotonic() - started, 3)
     if data is None:
         return CheckReport(
@@ -341,29 +421,82 @@ def check_source(
 
 
 def _child_main() -> int:
+    """Run the crawls of a job read from stdin (see :func:`_run_child`) in one reactor: up
+    to ``parallel`` at once, never two whose sources share a host; each crawl's summary is
+    written to its result file as soon as it ends."""
     job = json.loads(sys.stdin.read())
-    from scrapy.crawler import CrawlerProcess
+    from urllib.parse import urlsplit
+
+    from scrapy.crawler import Crawler, CrawlerProcess
     from scrapy.settings import Settings
 
     from config.schema import SourceEntry
     from crawler.spiders import SPIDERS_BY_KIND
 
-    entry = SourceEntry.model_validate(job["source"])
-    settings = Settings()
-    settings.setmodule("crawler.settings", priority="project")
-    settings.update({k: v for k, v in job["settings"].items()}, priority="cmdline")
-    process = CrawlerProcess(settings)
-    crawler = process.create_crawler(SPIDERS_BY_KIND[entry.kind])
-    process.crawl(crawler, source=entry)
+    crawls = job["crawls"]
+    parallel = max(1, int(job.get("parallel") or 1))
+    entries = [SourceEntry.model_validate(c["source"]) for c in crawls]
+    hosts = [{urlsplit(u).hostname or u for u in e.all_urls} for e in entries]
+
+    def settings_of(crawl: dict[str, Any], priority: str = "cmdline") -> Settings:
+        settings = Settings()
+        settings.setmodule("crawler.settings", priority="project")
+        settings.update(dict(crawl["settings"]), priority=priority)
+        return settings
+
+    # The process's own settings (logging) are merged into every crawler below those of
+    # its crawl: each crawler keeps its own run id, database, limits.
+    process = CrawlerProcess(settings_of(crawls[0], priority="project"))
+    waiting = list(range(len(crawls)))
+    running: dict[int, set[str]] = {}
+    started: list[Crawler] = []
+
+    def ended(outcome: Any, index: int, crawler: Crawler) -> None:
+        running.pop(index, None)
+        try:
+            _write_summary(crawls[index], crawler, outcome)
+        finally:
+            start_more()
+
+    def start_more() -> None:
+        busy = set().union(*running.values())
+        for index in list(waiting):
+            if len(running) >= parallel:
+                break
+            if hosts[index] & busy:
+                continue
+            waiting.remove(index)
+            running[index] = hosts[index]
+            busy |= hosts[index]
+            crawler = Crawler(
+                SPIDERS_BY_KIND[entries[index].kind],
+                settings_of(crawls[index]),
+                init_reactor=not started,  # the first one installs the reactor
+            )
+            started.append(crawler)
+            deferred = process.crawl(crawler, source=entries[index])
+            deferred.addBoth(ended, index, crawler)
+
+    start_more()
     process.start()
-    spider = crawler.spider
+    return 0
+
+
+def _write_summary(crawl: dict[str, Any], crawler: Any, outcome: Any) -> None:
+    from twisted.python.failure import Failure
+
+    spider = getattr(crawler, "spider", None)
     summary = dict(getattr(spider, "summary", None) or {})
     if not summary:
-        summary = {"outcome": "failed", "error": "the crawl did not finish", "errors": 1}
-    if not settings.getbool("BEVAKA_STORE", True):
+        reason = (
+            f"the crawl did not start: {outcome.getErrorMessage()}"
+            if isinstance(outcome, Failure)
+            else "the crawl did not finish"
+        )
+        summary = {"outcome": "failed", "error": reason[:1000], "errors": 1}
+    if not crawl["settings"].get("BEVAKA_STORE", True):
         summary["calls"] = [c.model_dump(mode="json") for c in getattr(spider, "collected", [])]
-    Path(job["result"]).write_text(json.dumps(summary, default=str), encoding="utf-8")
-    return 0
+    Path(crawl["result"]).write_text(json.dumps(summary, default=str), encoding="utf-8")
 
 
 if __name__ == "__main__":

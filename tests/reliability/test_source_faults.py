@@ -1,4 +1,4 @@
-"""Source faults: one crawl through the real runner (one child process per source) where
+"""Source faults: one crawl through the real runner (sources sharing child processes) where
 most sources misbehave in a different way, between two healthy ones.
 
 Every misbehaving source ("victim") already has two calls from an earlier crawl; then all
