@@ -7,6 +7,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from crawler import textparse
 from crawler.textparse import (
     _TextParser,
     clean_text,
@@ -407,3 +408,25 @@ def test_parsers_never_raise(text: str) -> None:
     assert url is None or url.startswith(("http://", "https://"))
     parse_date_any(text, tz=TZ)
     sitevision_id(text)
+
+
+def test_spaces_but_newline_is_every_space_but_the_newline() -> None:
+    every = {chr(i) for i in range(0x110000) if chr(i).isspace()}
+    assert set(textparse.SPACES_BUT_NEWLINE) == every - {"\n"}
+    assert len(textparse.SPACES_BUT_NEWLINE) == len(every) - 1
+
+
+def test_clean_text_collapses_spaces_like_the_plain_rule() -> None:
+    """Runs of spaces of any kind become one " " (the fast pattern only touches what changes);
+    checked against the plain rule on random mixes of letters, spaces and newlines."""
+    import random
+    import re
+
+    rng = random.Random(7)
+    alphabet = ["a", "ö", " ", " ", "\u00a0", "\u2003", "\u3000", "\n", "\t", "x"]
+    for _ in range(2000):
+        value = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 30)))
+        plain = re.sub(r"[^\S\n]+", " ", value.replace("\t", " "))
+        expected = re.sub(r"\n{3,}", "\n\n", "\n".join(s.strip() for s in plain.split("\n")))
+        assert textparse.clean_text(value) == expected.strip(), repr(value)
+        assert textparse.clean_text(value, multiline=False) == " ".join(value.split())
