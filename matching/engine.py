@@ -22,6 +22,8 @@ import hashlib
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from itertools import chain, filterfalse, repeat
+from operator import attrgetter
 from typing import Any
 
 import ahocorasick
@@ -51,6 +53,7 @@ FIELDS = ("title", "keywords", "summary", "description")
 MAX_REASONS = 12
 COMPOUND_MIN_HEAD = 3  # letters before/after a term inside a Swedish compound
 _CACHE_LIMIT = 400_000  # distinct words remembered per language before the cache restarts
+_RUN_LIMIT = 200_000  # distinct runs of marks remembered (see CompiledNeeds._scan)
 
 
 # --- results ---------------------------------------------------------------------------
@@ -179,22 +182,22 @@ class _Audience:
     needs: tuple[int, ...]
 
 
-class _WordCache:
-    __slots__ = ("known", "matched", "info", "pairs")
+class _Entry:
+    """What one known word means to a ruleset in one language (see _learn)."""
 
-    def __init__(self) -> None:
-        self.known: set[str] = set()
-        self.matched: dict[str, frozenset[int]] = {}
-        # word → (single-word term ids, phrases it anchors, phrases it ends); see _word_info
-        self.info: dict[str, tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...]]] = {}
-        # (anchor word, next word) → phrases that pair fits (see _pair_terms)
-        self.pairs: dict[tuple[str, str], tuple[tuple[int, bool], ...]] = {}
+    __slots__ = ("word", "singles", "mark")
 
-    def clear(self) -> None:
-        self.known.clear()
-        self.matched.clear()
-        self.info.clear()
-        self.pairs.clear()
+    def __init__(self, word: str, singles: tuple[tuple[int, str], ...], mark: str) -> None:
+        self.word = word
+        self.singles = singles  # (single-word term id, this word) for every term it fits
+        self.mark = mark  # one character: its places in phrases (_NO_MARK: none)
+
+
+_UNKNOWN = _Entry("", (), " ")  # the lexicon's answer for a word not judged yet
+_NO_MARK = " "  # a token that can be no part of a phrase (a break, an unmatched word)
+_MARK_BASE = 0xE000  # marks are private-use characters: never whitespace
+_get_mark = attrgetter("mark")
+_get_singles = attrgetter("singles")
 
 
 def _lcp(words: Iterable[str]) -> str:
@@ -317,13 +320,21 @@ class CompiledNeeds:
             for audience in group:
                 self._add_audience(kind, audience, needs.defaults.threshold)
         self._single: dict[int, list[int]] = {}  # spec → single-word terms
-        self._phrase_anchor: dict[int, list[int]] = {}  # anchor word's pattern → phrases
+        # A phrase place is (phrase term id, index of its word): the places a pattern or a
+        # literal stop-word can fill.
+        self._spec_places: dict[int, list[tuple[int, int]]] = {}
+        self._literal_places: dict[str, list[tuple[int, int]]] = {}
+        self._phrase_size: dict[int, int] = {}
         for term_id, term in enumerate(self._terms):
             if len(term.specs) == 1:
                 self._single.setdefault(term.specs[0], []).append(term_id)  # type: ignore[arg-type]
-            else:
-                anchor = term.specs[term.anchor]
-                self._phrase_anchor.setdefault(anchor, []).append(term_id)  # type: ignore[arg-type]
+                continue
+            self._phrase_size[term_id] = len(term.specs)
+            for index, spec in enumerate(term.specs):
+                if isinstance(spec, str):
+                    self._literal_places.setdefault(spec, []).append((term_id, index))
+                else:
+                    self._spec_places.setdefault(spec, []).append((term_id, index))
         self._automaton = ahocorasick.Automaton()
         keys: dict[str, list[int]] = {}
         for spec_id, spec in enumerate(self._specs):
@@ -331,7 +342,16 @@ class CompiledNeeds:
         for key, ids in keys.items():
             self._automaton.add_word(key, tuple(ids))
         self._automaton.make_automaton()
-        self._caches = {"sv": _WordCache(), "en": _WordCache()}
+        # word → _Entry, per language (words are judged in the call's language)
+        self._lexicons: dict[str, dict[str, _Entry]] = {"sv": {}, "en": {}}
+        # A mark stands for one set of phrase places; words with the same places share it.
+        self._marks: dict[frozenset[tuple[int, int]], str] = {}
+        self._mark_places: dict[str, frozenset[tuple[int, int]]] = {}
+        self._mark_starts: dict[str, tuple[int, ...]] = {}  # mark → phrases it can start
+        # a run of marks (tokens next to each other that all have places) → the phrases in
+        # it: (phrase term id, offset of its first token in the run, number of tokens)
+        self._runs: dict[str, tuple[tuple[int, int, int], ...]] = {}
+        self._links: dict[str, bool] = {}  # two marks → can they be neighbours in a phrase
         self._term_raws = [term.raw for term in self._terms]
         # For match_call: term → (need, audience, programmes) it triggers; need → its rules
         self._term_need_refs: dict[int, tuple[tuple[int, int, frozenset[str]], ...]] = {
@@ -425,166 +445,124 @@ class CompiledNeeds:
         specs = self._specs
         return frozenset(i for i in candidates if _satisfied(specs[i], word, wsv, wen, lang))
 
-    def _word_info(
-        self, found: frozenset[int]
-    ) -> tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...]]:
-        """(single-word terms, phrases it anchors with words after it, phrases it anchors
-        as their last word) of a word that matched the patterns ``found``."""
-        singles: list[int] = []
-        anchors: list[int] = []
-        tails: list[int] = []
-        terms = self._terms
-        for spec in found:
-            singles.extend(self._single.get(spec, ()))
-            for term_id in self._phrase_anchor.get(spec, ()):
-                term = terms[term_id]
-                (anchors if term.anchor + 1 < len(term.specs) else tails).append(term_id)
-        return (
-            tuple(dict.fromkeys(singles)),
-            tuple(dict.fromkeys(anchors)),
-            tuple(dict.fromkeys(tails)),
-        )
+    def _mark(self, places: frozenset[tuple[int, int]]) -> str:
+        mark = self._marks.get(places)
+        if mark is None:
+            number = _MARK_BASE + len(self._marks)
+            if number >= 0xF900:  # past the private-use area of the first plane
+                number += 0xF0000 - 0xF900
+            mark = self._marks[places] = chr(number)
+            self._mark_places[mark] = places
+            self._mark_starts[mark] = tuple(sorted({t for t, index in places if index == 0}))
+            self._runs[mark] = ()  # a single token is never a phrase
+        return mark
 
-    def _scan(self, toks: list[str], lang: str) -> dict[int, str]:
-        """Matched single-word terms and phrases of one field: term id → matched text."""
-        cache = self._caches[lang]
-        if len(cache.known) > _CACHE_LIMIT:  # start afresh (bounded memory)
-            cache.clear()
-        # First-occurrence order, so that a term fitted by several words reports the first
-        # one in the text (iterating a set would make it depend on the hash seed).
-        distinct = dict.fromkeys(toks)
-        new = distinct.keys() - cache.known
-        if new:
-            matched = cache.matched
-            info = cache.info
-            for word in new:
-                found = self._word_specs(word, lang)
-                if found:
-                    matched[word] = found
-                    info[word] = self._word_info(found)
-            cache.known |= new
-        info = cache.info
-        present = [word for word in distinct if word in info]
-        if not present:
-            return {}
-        out: dict[int, str] = {}
-        setdefault = out.setdefault
-        anchor_words: list[str] = []  # words that start a phrase's check, in present's order
-        tail_words: dict[int, list[str]] = {}  # phrases anchored by their last word
-        for word in present:
-            singles, anchors, tails = info[word]
-            for term_id in singles:
-                setdefault(term_id, word)
-            if anchors:
-                anchor_words.append(word)
-            for term_id in tails:
-                tail_words.setdefault(term_id, []).append(word)
-        if anchor_words or tail_words:
-            self._scan_phrases(toks, anchor_words, tail_words, cache, out)
-        return out
+    def _learn(self, word: str, lang: str) -> _Entry:
+        """Judge a word once per language: the single-word terms it fits and its places
+        in phrases (automaton candidates, then stems, endings and compounds)."""
+        found = self._word_specs(word, lang)
+        singles: dict[int, str] = {}
+        places: set[tuple[int, int]] = set(self._literal_places.get(word, ()))
+        for spec in sorted(found):
+            for term_id in self._single.get(spec, ()):
+                singles[term_id] = word
+            places.update(self._spec_places.get(spec, ()))
+        mark = self._mark(frozenset(places)) if places else _NO_MARK
+        return _Entry(word, tuple(singles.items()), mark)
 
-    def _pair_terms(self, word: str, after: str, cache: _WordCache) -> tuple[tuple[int, bool], ...]:
-        """The phrases whose anchor ``word`` followed by ``after`` fits, each with whether
-        the two words are the whole phrase (else the rest must still be checked)."""
-        found: list[tuple[int, bool]] = []
-        terms = self._terms
-        after_specs = cache.matched.get(after, ())
-        for term_id in cache.info[word][1]:
-            term = terms[term_id]
-            specs, anchor = term.specs, term.anchor
-            second = specs[anchor + 1]
-            if after == second if isinstance(second, str) else second in after_specs:
-                found.append((term_id, anchor == 0 and len(specs) == 2))
-        return tuple(found)
+    def _link(self, pair: str) -> bool:
+        """Whether the second mark of a pair can follow the first inside some phrase."""
+        places = self._mark_places[pair[1]]
+        return any((t, i + 1) in places for t, i in self._mark_places[pair[0]])
 
-    def _scan_phrases(
-        self,
-        toks: list[str],
-        anchor_words: list[str],
-        tail_words: dict[int, list[str]],
-        cache: _WordCache,
-        out: dict[int, str],
-    ) -> None:
-        """Add the phrases whose words follow each other in the field. Each anchor word's
-        followers are collected in one walk over the tokens; a cached verdict per pair of
-        words settles two-word phrases and rules out most longer ones."""
-        rank = {word: index for index, word in enumerate(anchor_words)}
-        follow: dict[str, dict[str, int]] = {}
-        before = None
-        for index, word in enumerate(toks):
-            if before is not None:
-                after = follow.get(before)
-                if after is None:
-                    follow[before] = {word: index}
-                elif word not in after:
-                    after[word] = index
-            before = word if word in rank else None
-        pairs = cache.pairs
-        if len(pairs) > _CACHE_LIMIT:
-            pairs.clear()
-        # As _phrase: the first anchor word (in present's order) that has the phrase, at
-        # its first place in the text.
-        best: dict[int, tuple[int, int, str]] = {}
-        longer: dict[int, list[str]] = {}  # longer phrases → anchor words whose pair fits
-        for word, after in follow.items():
-            order = rank[word]
-            for other, at in after.items():
-                key = (word, other)
-                verdict = pairs.get(key)
-                if verdict is None:
-                    verdict = pairs[key] = self._pair_terms(word, other, cache)
-                for term_id, whole in verdict:
-                    if not whole:
-                        words = longer.setdefault(term_id, [])
-                        if not words or words[-1] != word:
-                            words.append(word)
-                        continue
-                    known = best.get(term_id)
-                    if known is None or (order, at) < (known[0], known[1]):
-                        best[term_id] = (order, at, word + " " + other)
-        for term_id, (_order, _at, text) in best.items():
-            out[term_id] = text
-        matched = cache.matched
-        terms = self._terms
-        for term_id, words in longer.items():
-            words.sort(key=rank.__getitem__)
-            tail_words[term_id] = words
-        for term_id, words in tail_words.items():
-            found_text = self._phrase(toks, terms[term_id], words, matched)
-            if found_text:
-                out[term_id] = found_text
-
-    @staticmethod
-    def _phrase(
-        toks: list[str],
-        term: _Term,
-        anchor_words: list[str],
-        matched: dict[str, frozenset[int]],
-    ) -> str | None:
-        """The first place where the phrase's words follow each other, as text."""
-        specs, anchor = term.specs, term.anchor
-        n, size = len(specs), len(toks)
-        for word in anchor_words:
-            index = -1
-            while True:
-                try:
-                    index = toks.index(word, index + 1)  # C-speed search
-                except ValueError:
-                    break
-                start = index - anchor
-                if start < 0 or start + n > size:
+    def _run_phrases(self, run: str) -> tuple[tuple[int, int, int], ...]:
+        """Every phrase inside a run of marks (a run is cached, so this runs once each)."""
+        links = self._links
+        size = len(run)
+        linked = False
+        for offset in range(size - 1):
+            pair = run[offset : offset + 2]
+            link = links.get(pair)
+            if link is None:
+                link = links[pair] = self._link(pair)
+            if link:
+                linked = True
+                break
+        if not linked:
+            return ()
+        found: list[tuple[int, int, int]] = []
+        places = self._mark_places
+        for offset, mark in enumerate(run):
+            for term_id in self._mark_starts[mark]:
+                length = self._phrase_size[term_id]
+                if offset + length > size:
                     continue
-                for j, spec in enumerate(specs):
-                    token = toks[start + j]
-                    if (
-                        token != spec
-                        if isinstance(spec, str)
-                        else spec not in matched.get(token, ())
-                    ):
+                for index in range(1, length):
+                    if (term_id, index) not in places[run[offset + index]]:
                         break
                 else:
-                    return " ".join(toks[start : start + n])
-        return None
+                    found.append((term_id, offset, length))
+        return tuple(found)
+
+    def _scan(self, toks: list[str], lang: str) -> dict[int, str]:
+        """Matched single-word terms and phrases of one field: term id → matched text.
+
+        Everything per token runs in C (map, dict.fromkeys, str.join, str.split): each token
+        becomes its word's entry; each entry gives its single-word terms and a mark, one
+        character for its places in phrases; the marks of consecutive tokens form runs, and
+        each distinct run is searched for phrases once per ruleset."""
+        lexicon = self._lexicons[lang]
+        if len(lexicon) > _CACHE_LIMIT:  # start afresh (bounded memory)
+            lexicon.clear()
+        entries = list(map(lexicon.get, toks, repeat(_UNKNOWN)))
+        if _UNKNOWN in entries:
+            for word in list(filterfalse(lexicon.__contains__, dict.fromkeys(toks))):
+                lexicon[word] = self._learn(word, lang)
+            entries = list(map(lexicon.__getitem__, toks))
+        # First-occurrence order, so that a term fitted by several words reports the first
+        # one in the text (the earliest word is applied last here).
+        out: dict[int, str] = dict(
+            chain.from_iterable(map(_get_singles, reversed(dict.fromkeys(entries))))
+        )
+        marks = "".join(map(_get_mark, entries))
+        if marks.isspace():
+            return out
+        runs = self._runs
+        if len(runs) > _RUN_LIMIT:
+            runs.clear()
+            for mark in self._mark_places:
+                runs[mark] = ()
+        distinct = dict.fromkeys(marks.split())
+        for run in list(filterfalse(runs.__contains__, distinct)):
+            runs[run] = self._run_phrases(run)
+        with_phrases = list(filter(runs.__getitem__, distinct))
+        if with_phrases:
+            self._place_phrases(toks, marks, with_phrases, out)
+        return out
+
+    def _place_phrases(
+        self, toks: list[str], marks: str, with_phrases: list[str], out: dict[int, str]
+    ) -> None:
+        """Add the phrases found in runs, each at the place where it was found first by its
+        anchor: the anchor word (its first pattern word) that occurs first in the field,
+        then that word's earliest place."""
+        places: dict[int, list[int]] = {}
+        padded = " " + marks + " "
+        for run in with_phrases:
+            needle = " " + run + " "
+            at = padded.find(needle)
+            while at >= 0:
+                for term_id, offset, _length in self._runs[run]:
+                    places.setdefault(term_id, []).append(at + offset)
+                at = padded.find(needle, at + len(run) + 1)
+        terms = self._terms
+        for term_id, starts in places.items():
+            term = terms[term_id]
+            start = starts[0]
+            if len(starts) > 1:
+                anchor = term.anchor
+                start = min(starts, key=lambda s: (toks.index(toks[s + anchor]), s))
+            out[term_id] = " ".join(toks[start : start + len(term.specs)])
 
     def scan_call(self, call: Any) -> tuple[str, dict[str, str], dict[int, dict[str, str]]]:
         """(language, fields, term id → {field: matched text})."""
