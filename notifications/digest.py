@@ -35,6 +35,7 @@ from functools import lru_cache
 from typing import Any
 from urllib.parse import quote
 
+from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
 from config.loader import Config
@@ -190,16 +191,20 @@ def _format_date(dt: datetime, tz: Any) -> str:
     return format_date(dt, tz)
 
 
+_ANNOUNCEMENT = Announcement.__table__
+
+
 def announced_reasons(
     *, session: Session, subscriber_id: int, call_ids: list[int]
 ) -> set[tuple[int, str]]:
     if not call_ids:
         return set()
-    rows = session.exec(
-        select(Announcement.call_id, Announcement.reason).where(
-            Announcement.subscriber_id == subscriber_id, col(Announcement.call_id).in_(call_ids)
+    table = _ANNOUNCEMENT.c
+    rows = session.connection().execute(
+        sa_select(table.call_id, table.reason).where(
+            table.subscriber_id == subscriber_id, table.call_id.in_(call_ids)
         )
-    ).all()
+    )
     return {(c, r) for c, r in rows}
 
 
@@ -429,19 +434,18 @@ def build_digest(
 
     changes: dict[int, list[CallChange]] = {}
     if ids:
-        created = _subscriber_created(session, sub.id)
-        query = (
-            select(CallChange)
-            .where(
-                col(CallChange.call_id).in_(ids),
-                col(CallChange.field).in_(CHANGE_FIELDS),
-                col(CallChange.changed_at) <= now,
-            )
-            .order_by(col(CallChange.changed_at), col(CallChange.id))
-        )
-        if created is not None:
-            query = query.where(col(CallChange.changed_at) >= created)
-        for change in session.exec(query):
+        if cache is not None and ("changes", group) in cache:
+            group_changes = cache[("changes", group)]
+        else:
+            group_changes = _changes_until(session, ids, now)
+            if cache is not None:
+                cache[("changes", group)] = group_changes
+        created = sub.created_at
+        if created is None:
+            created = _subscriber_created(session, sub.id)
+        for change in group_changes:
+            if created is not None and change.changed_at < created:
+                continue  # changed before the subscriber subscribed
             if (change.call_id, f"change:{change.id}") not in told:
                 changes.setdefault(change.call_id, []).append(change)
 
@@ -546,6 +550,21 @@ def build_digest(
         public_url=settings.public_url,
         coordinator_email=dsettings.coordinator_email,
         empty=empty,
+    )
+
+
+def _changes_until(session: Session, call_ids: list[int], now: datetime) -> list[CallChange]:
+    """The deadline, status and budget changes of these calls up to ``now``, oldest first."""
+    return list(
+        session.exec(
+            select(CallChange)
+            .where(
+                col(CallChange.call_id).in_(call_ids),
+                col(CallChange.field).in_(CHANGE_FIELDS),
+                col(CallChange.changed_at) <= now,
+            )
+            .order_by(col(CallChange.changed_at), col(CallChange.id))
+        )
     )
 
 

@@ -32,22 +32,25 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import func, insert, update
-from sqlalchemy.engine import Engine
+from sqlalchemy import select as sa_select
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, col, select
+from sqlmodel import Session, select
 
 from config.loader import Config
 from notifications.digest import Digest, Entry, Link, Match, Section, build_digest, digest_group
 from notifications.formatting import header_safe, week_key, week_label
 from notifications.render import build_message, digest_mail, new_message_id, render_digest
 from notifications.sender import Mail, SendResult, send_messages, write_outbox
-from notifications.subscribers import SubscriberView, list_subscribers, view
+from notifications.subscribers import SubscriberView, list_subscribers, views
 from storage.db import session_scope
 from storage.models import Announcement, Delivery
 
 log = logging.getLogger(__name__)
 
 DONE = ("sent", "written", "failed")
+_DELIVERY = Delivery.__table__
+_ANNOUNCEMENT = Announcement.__table__
 
 
 @dataclass
@@ -128,24 +131,26 @@ def _get_delivery(session: Session, subscriber_id: int, week: str) -> Delivery |
 
 def record_announcements(
     *,
-    session: Session,
+    session: Session | Connection,
     subscriber_id: int,
     items: list[tuple[int, str]],
     delivery_id: int | None,
     now: datetime,
 ) -> int:
     """Add the Announcement rows not already there; returns how many were added.
-    One SELECT for the rows already there and one multi-row INSERT for the rest."""
+    One SELECT for the rows already there and one multi-row INSERT for the rest.
+    ``session``: a Session or a Connection (in its transaction)."""
     wanted = list(dict.fromkeys((call_id, reason[:64]) for call_id, reason in items))
     if not wanted:
         return 0
     call_ids = sorted({call_id for call_id, _ in wanted})
     existing: set[tuple[int, str]] = set()
+    table = _ANNOUNCEMENT.c
     for start in range(0, len(call_ids), 500):  # stay under the bound-parameter limits
         rows = session.execute(
-            select(Announcement.call_id, Announcement.reason).where(
-                Announcement.subscriber_id == subscriber_id,
-                col(Announcement.call_id).in_(call_ids[start : start + 500]),
+            sa_select(table.call_id, table.reason).where(
+                table.subscriber_id == subscriber_id,
+                table.call_id.in_(call_ids[start : start + 500]),
             )
         ).all()
         existing.update((c, r) for c, r in rows)
@@ -161,7 +166,7 @@ def record_announcements(
         if (call_id, reason) not in existing
     ]
     if rows_to_add:
-        session.execute(insert(Announcement), rows_to_add)
+        session.execute(insert(_ANNOUNCEMENT), rows_to_add)
     return len(rows_to_add)
 
 
@@ -174,23 +179,24 @@ def _settle(
     attempts: int = 1,
     error: str | None = None,
 ) -> None:
-    """Mark one delivery done (and its announcements) in one transaction."""
-    with session_scope(engine) as session:
+    """Mark one delivery done (and its announcements) in one transaction (Core statements on
+    one connection: the ORM's per-statement overhead was most of a settle)."""
+    with engine.begin() as conn:
         values: dict[str, Any] = {
-            "attempts": func.coalesce(Delivery.attempts, 0) + attempts,
+            "attempts": func.coalesce(_DELIVERY.c.attempts, 0) + attempts,
             "status": status,
             "error": error,
         }
         if status in ("sent", "written"):
             values["sent_at"] = now
-        updated = session.execute(
-            update(Delivery).where(col(Delivery.id) == job.delivery_id).values(**values)
+        updated = conn.execute(
+            update(_DELIVERY).where(_DELIVERY.c.id == job.delivery_id).values(**values)
         )
         if updated.rowcount == 0:  # the subscriber was removed meanwhile
             return
         if status in ("sent", "written"):
             record_announcements(
-                session=session,
+                session=conn,
                 subscriber_id=job.digest.subscriber.id,
                 items=job.digest.announcements,
                 delivery_id=job.delivery_id,
@@ -226,13 +232,25 @@ def run_digest(
     recording = mode in ("smtp", "outbox")
 
     with session_scope(engine) as session:
-        subscribers = [
-            view(session=session, subscriber=s)
-            for s in list_subscribers(session=session, active_only=True)
-        ]
+        subscribers = views(
+            session=session, subscribers=list_subscribers(session=session, active_only=True)
+        )
     if subscriber_email is not None:
         wanted = subscriber_email.strip().lower()
         subscribers = [s for s in subscribers if s.email.lower() == wanted]
+    # This week's rows, read once: a subscriber without one gets it inserted below (the
+    # unique (subscriber, week) constraint stops a second run that got there first); one
+    # with a row has it read again just before its turn, as it may have changed since.
+    with engine.connect() as conn:
+        has_row = (
+            set(
+                conn.execute(
+                    sa_select(_DELIVERY.c.subscriber_id).where(_DELIVERY.c.week == week)
+                ).scalars()
+            )
+            if mode != "preview"
+            else set()
+        )
 
     jobs: list[_Job] = []
     cache: dict[Any, Any] = {}  # calls, tags and entries shared by one group's digests
@@ -241,7 +259,7 @@ def run_digest(
     for sub in subscribers:
         try:
             with session_scope(engine) as session:
-                delivery = _get_delivery(session, sub.id, week) if mode != "preview" else None
+                delivery = _get_delivery(session, sub.id, week) if sub.id in has_row else None
                 if delivery is not None and delivery.status in DONE:
                     report.already.append(sub.email)
                     continue
@@ -269,21 +287,33 @@ def run_digest(
                     else:
                         report.would_send.append(sub.email)
                     continue
+                subject = header_safe(digest.subject, 180)
                 if delivery is None:
-                    delivery = Delivery(
-                        subscriber_id=sub.id,
-                        kind="digest",
-                        week=week,
-                        status="pending",
-                        message_id=new_message_id(settings, week=week, subscriber_id=sub.id),
-                        created_at=now,
+                    message_id = new_message_id(settings, week=week, subscriber_id=sub.id)
+                    inserted = session.connection().execute(
+                        insert(_DELIVERY).values(
+                            subscriber_id=sub.id,
+                            kind="digest",
+                            week=week,
+                            status="pending",
+                            message_id=message_id,
+                            subject=subject,
+                            call_ids=digest.call_ids,
+                            attempts=0,
+                            error=None,
+                            created_at=now,
+                            sent_at=None,
+                        )
                     )
-                delivery.subject = header_safe(digest.subject, 180)
-                delivery.call_ids = digest.call_ids
-                session.add(delivery)
-                session.flush()
-                message = digest_mail(digest, settings=settings, message_id=delivery.message_id)
-                jobs.append(_Job(delivery.id, digest, message))
+                    delivery_id = inserted.inserted_primary_key[0]
+                else:
+                    delivery.subject = subject
+                    delivery.call_ids = digest.call_ids
+                    session.add(delivery)
+                    session.flush()
+                    delivery_id, message_id = delivery.id, delivery.message_id
+                message = digest_mail(digest, settings=settings, message_id=message_id)
+                jobs.append(_Job(delivery_id, digest, message))
             # the pending row (with its Message-ID) is committed here, before any sending
         except IntegrityError:
             # another run created this week's row for this subscriber first: it sends it

@@ -199,6 +199,7 @@ class SubscriberView:
     active: bool
     token_version: int
     unsubscribed: bool = False
+    created_at: datetime | None = None  # changes before it are not shown to this subscriber
 
     @property
     def is_coordinator(self) -> bool:
@@ -220,15 +221,33 @@ class SubscriberView:
         }
 
 
-def view(*, session: Session, subscriber: Subscriber) -> SubscriberView:
+def view(
+    *, session: Session, subscriber: Subscriber, topics: Sequence[str] | None = None
+) -> SubscriberView:
+    """The subscriber as the digest sees it; ``topics`` when already read (see ``views``)."""
+    if topics is None:
+        topics = topics_of(session=session, subscriber_id=subscriber.id)
     return SubscriberView(
         id=subscriber.id,
         email=subscriber.email,
         name=subscriber.name,
         department=subscriber.department,
-        topics=tuple(topics_of(session=session, subscriber_id=subscriber.id)),
+        topics=tuple(topics),
         role=subscriber.role,
         active=bool(subscriber.active) and subscriber.unsubscribed_at is None,
         token_version=subscriber.token_version,
         unsubscribed=subscriber.unsubscribed_at is not None,
+        created_at=subscriber.created_at,
     )
+
+
+def views(*, session: Session, subscribers: Sequence[Subscriber]) -> list[SubscriberView]:
+    """``view`` of each subscriber, with every subscriber's topics read in one query."""
+    topics: dict[int, list[str]] = {}
+    for subscriber_id, topic in session.exec(
+        select(Subscription.subscriber_id, Subscription.topic).order_by(
+            col(Subscription.subscriber_id), col(Subscription.topic)
+        )
+    ):
+        topics.setdefault(subscriber_id, []).append(topic)
+    return [view(session=session, subscriber=s, topics=topics.get(s.id, ())) for s in subscribers]
