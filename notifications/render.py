@@ -16,6 +16,7 @@ import random
 import re
 import secrets
 import sys
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from email.headerregistry import Address
@@ -27,6 +28,7 @@ from typing import Any
 
 import css_inline
 from jinja2 import Environment
+from markupsafe import Markup
 
 from config.schema import Settings
 from notifications.digest import Digest
@@ -41,6 +43,9 @@ class Rendered:
     subject: str
     html: str
     text: str
+    # the same as parts (entries apart, see render_digest): "".join(html_parts) == html
+    html_parts: tuple[str, ...] = ()
+    text_parts: tuple[str, ...] = ()
 
 
 _header_safe_cached = lru_cache(maxsize=16384)(header_safe)
@@ -54,10 +59,42 @@ def _header_safe_filter(text: Any, *args: Any) -> str:
         return header_safe(text, *args)
 
 
+def _remembered(function: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """``function`` remembered per (hashable) argument value."""
+    cached = lru_cache(maxsize=4096)(function)
+
+    def call(value: Any) -> Any:
+        try:
+            return cached(value)
+        except TypeError:  # an unhashable value (e.g. lists in a hook's entry)
+            return function(value)
+
+    return call
+
+
+class _Entries:
+    """The per-call partials (``_entry.html``, ``_entry.txt``; they read only ``entry``)
+    rendered, and the HTML one CSS-inlined, once per entry value: the same calls recur in
+    many digests of a run, and an Entry is a frozen (hashable) value."""
+
+    def __init__(self, env: Environment):
+        self.html = _remembered(
+            lambda entry: Markup(env.get_template("_entry.html").render(entry=entry))  # noqa: S704 - autoescaped output
+        )
+        self.text = _remembered(lambda entry: env.get_template("_entry.txt").render(entry=entry))
+        self.inlined_html = _remembered(
+            lambda entry: _INLINER.inline_fragment(str(self.html(entry)), _css())
+        )
+
+
 @lru_cache(maxsize=4)
 def _environment(tz_name: str) -> Environment:
     env = make_environment(TEMPLATES_DIR, tz=tz_name)
     env.filters["header_safe"] = _header_safe_filter
+    entries = _Entries(env)
+    env.globals["entries"] = entries
+    env.globals["entry_html"] = entries.html
+    env.globals["entry_text"] = entries.text
     return env
 
 
@@ -67,17 +104,62 @@ def _css() -> str:
 
 
 _INLINER = css_inline.CSSInliner(keep_style_tags=True)
+# Stands for an entry in the outer templates; random, so no data can forge it.
+_SLOT = f"bevaka-entry-{secrets.token_hex(12)}"
+
+
+def _woven(outer: str, marker: str, pieces: list[str]) -> tuple[str, ...] | None:
+    """``outer`` with each ``marker`` replaced by the next piece, as the list of parts
+    (outer text and pieces alternating); None when the markers do not match the pieces."""
+    chunks = outer.split(marker)
+    if len(chunks) != len(pieces) + 1:
+        return None
+    parts: list[str] = [chunks[0]]
+    for piece, chunk in zip(pieces, chunks[1:], strict=True):
+        parts += [piece, chunk]
+    return tuple(parts)
 
 
 def render_digest(digest: Digest, *, timezone: str = "Europe/Stockholm") -> Rendered:
-    """HTML (CSS inlined, a <style> block kept for the phone layout) and plain text."""
+    """HTML (CSS inlined, a <style> block kept for the phone layout) and plain text.
+
+    The entries are rendered (and their CSS inlined) once per entry value and woven into
+    the rest of the digest, which alone is rendered and inlined per subscriber; the result
+    is what rendering and inlining the whole document gives (checked in the tests; the CSS
+    has no selector that reaches into an entry from outside it)."""
     env = _environment(timezone)
-    html = env.get_template("digest.html").render(digest=digest, css=_css())
-    text = env.get_template("digest.txt").render(digest=digest)
+    entries: _Entries = env.globals["entries"]
+    html_slot, text_slot = f"<!--{_SLOT}-->", f"[{_SLOT}]"
+    html_entries: list[Any] = []
+    text_entries: list[Any] = []
+
+    def html_entry(entry: Any) -> Markup:
+        html_entries.append(entry)
+        return Markup(html_slot)  # noqa: S704 - a constant
+
+    def text_entry(entry: Any) -> str:
+        text_entries.append(entry)
+        return text_slot
+
+    outer_html = env.get_template("digest.html").render(
+        digest=digest, css=_css(), entry_html=html_entry
+    )
+    outer_text = env.get_template("digest.txt").render(digest=digest, entry_text=text_entry)
+    html_parts = _woven(
+        _INLINER.inline(outer_html), html_slot, [entries.inlined_html(e) for e in html_entries]
+    )
+    text_parts = _woven(outer_text, text_slot, [entries.text(e) for e in text_entries])
+    if html_parts is None:  # not expected; the whole document the plain way
+        html = env.get_template("digest.html").render(digest=digest, css=_css())
+        html_parts = (_INLINER.inline(html),)
+    if text_parts is None:
+        text_parts = (env.get_template("digest.txt").render(digest=digest),)
     return Rendered(
         subject=header_safe(digest.subject, SUBJECT_MAX),
-        html=_INLINER.inline(html),
-        text=text,
+        html="".join(html_parts),
+        text="".join(text_parts),
+        html_parts=html_parts,
+        text_parts=text_parts,
     )
 
 
@@ -164,14 +246,38 @@ def header_line(name: str, value: str) -> bytes:
     return _folded(name, value)
 
 
-def _encode_body(text: str) -> tuple[str, bytes]:
-    """(Content-Transfer-Encoding, body with CRLF line ends ending in CRLF): 7bit when ASCII
-    with lines of at most 78 characters, otherwise quoted-printable (lines of at most 76)."""
+def _lines_crlf(text: str) -> tuple[bool, bytes]:
+    """(ASCII with lines of at most 78 characters, the text in UTF-8 with CRLF line ends
+    ending in CRLF; "" stays empty)."""
+    if not text:
+        return True, b""
     lines = text.encode("utf-8").splitlines()
     data = b"\r\n".join(lines) + b"\r\n"
-    if data.isascii() and max(map(len, lines), default=0) <= MAX_LINE:
-        return "7bit", data
-    return "quoted-printable", binascii.b2a_qp(data, istext=True)
+    return data.isascii() and max(map(len, lines), default=0) <= MAX_LINE, data
+
+
+@lru_cache(maxsize=4096)
+def _encoded_part(text: str) -> tuple[bool, bytes, bytes]:
+    """A part of a body that ends a line: (7bit is fine, CRLF data, quoted-printable). QP
+    encodes line by line, so the parts' encodings joined are the whole body's encoding;
+    the entries recur in many digests, so theirs are remembered."""
+    short_ascii, data = _lines_crlf(text)
+    return short_ascii, data, binascii.b2a_qp(data, istext=True)
+
+
+def _encode_body(body: str | Sequence[str]) -> tuple[str, bytes]:
+    """(Content-Transfer-Encoding, body with CRLF line ends ending in CRLF): 7bit when ASCII
+    with lines of at most 78 characters, otherwise quoted-printable (lines of at most 76).
+    ``body`` may come in parts (``Rendered.html_parts``), each but the last ending a line."""
+    parts = [body] if isinstance(body, str) else list(body)
+    if not all(part.endswith("\n") for part in parts[:-1]):
+        parts = ["".join(parts)]
+    encoded = [_encoded_part(part) for part in parts]
+    if not any(data for _, data, _ in encoded):
+        return "7bit", b"\r\n"  # an empty body is one empty line, as the email package has it
+    if all(short_ascii for short_ascii, _, _ in encoded):
+        return "7bit", b"".join(data for _, data, _ in encoded)
+    return "quoted-printable", b"".join(qp for _, _, qp in encoded)
 
 
 _BOUNDARY_DIGITS = len(repr(sys.maxsize - 1))
@@ -198,15 +304,16 @@ def build_mail(
     to_name: str | None,
     to_email: str,
     subject: str,
-    text: str,
-    html: str | None,
+    text: str | Sequence[str],
+    html: str | Sequence[str] | None,
     message_id: str,
     date: datetime,
     list_unsubscribe: str | None = None,
     one_click: bool = False,
 ) -> Mail:
     """The message of :func:`build_message`, written directly as bytes (see the module
-    docstring): the same headers with the same values, each from ``header_safe``."""
+    docstring): the same headers with the same values, each from ``header_safe``. ``text``
+    and ``html`` may come in parts (``Rendered.text_parts``/``html_parts``)."""
     sender = header_safe(settings.smtp.sender, 320)
     to = _mailbox(to_name, to_email)
     headers = [
@@ -226,6 +333,7 @@ def build_mail(
         headers.append(("List-Unsubscribe", f"<{header_safe(list_unsubscribe, 900)}>"))
         if one_click:
             headers.append(("List-Unsubscribe-Post", "List-Unsubscribe=One-Click"))
+    html_text = html if html is None or isinstance(html, str) else "".join(html)
     envelope_from = parseaddr(sender)[1] or sender
     recipients = tuple(addr for _, addr in getaddresses([to]) if addr)
     try:
@@ -261,8 +369,8 @@ def build_mail(
             to_name=to_name,
             to_email=to_email,
             subject=subject,
-            text=text,
-            html=html,
+            text=text if isinstance(text, str) else "".join(text),
+            html=html if html is None or isinstance(html, str) else "".join(html),
             message_id=message_id,
             date=date,
             list_unsubscribe=list_unsubscribe,
@@ -272,7 +380,7 @@ def build_mail(
             sender=envelope_from,
             recipients=recipients,
             message_id=header_safe(message_id, 250),
-            html=html,
+            html=html_text,
             message=message,
         )
     return Mail(
@@ -280,7 +388,7 @@ def build_mail(
         recipients=recipients,
         message_id=header_safe(message_id, 250),
         data=data,
-        html=html,
+        html=html_text,
     )
 
 
@@ -334,8 +442,8 @@ def digest_mail(
         to_name=digest.subscriber.name,
         to_email=digest.subscriber.email,
         subject=rendered.subject,
-        text=rendered.text,
-        html=rendered.html,
+        text=rendered.text_parts or rendered.text,
+        html=rendered.html_parts or rendered.html,
         message_id=message_id,
         date=digest.now,
         list_unsubscribe=unsubscribe,

@@ -224,3 +224,60 @@ def test_write_outbox_writes_the_bytes_and_the_html(tmp_path):
     assert eml.read_bytes() == mail.data
     html = (tmp_path / "a.html").read_text(encoding="utf-8")
     assert html == HTML and re.search(r"lång rad", html)
+
+
+def _body_of(mail: Mail) -> bytes:
+    """The message without its (random) boundary."""
+    boundary = re.search(rb'boundary="([^"]+)"', mail.data)
+    return mail.data.replace(boundary.group(1), b"B") if boundary else mail.data
+
+
+@pytest.mark.parametrize(
+    "parts",
+    [
+        ("<p>a</p>\n", "", "<p>b ", "\n", ".\n", "trailing \n", "Åsa " * 40 + "\n", "end"),
+        ("ascii\n", "short\n"),
+        ("ascii\r\n", "then långt " * 20 + "\r\n", "\n", "x =\n"),
+        ("", ""),
+        ("no line end in the middle", " of a line\n"),
+    ],
+)
+def test_a_body_in_parts_is_encoded_as_the_whole(parts):
+    def mail(text, html):
+        return build_mail(
+            settings=SETTINGS,
+            to_name=None,
+            to_email="a@lidkoping.se",
+            subject="x",
+            text=text,
+            html=html,
+            message_id="<a@lidkoping.se>",
+            date=NOW,
+        )
+
+    whole = "".join(parts)
+    assert _body_of(mail(parts, parts)) == _body_of(mail(whole, whole))
+    assert _body_of(mail(parts, None)) == _body_of(mail(whole, None))
+
+
+@pytest.mark.parametrize("who", ["anna", "coordinator"])
+def test_entries_rendered_once_give_the_whole_document(session, world, who):
+    from notifications.digest import build_digest
+    from notifications.render import _INLINER, _css, _environment, render_digest
+    from storage.models import Subscriber
+
+    config = example_config()
+    subscriber = session.get(Subscriber, world[who])
+    digest = build_digest(session=session, config=config, subscriber=subscriber, now=NOW)
+    rendered = render_digest(digest)
+    env = _environment(config.settings.timezone)
+    whole_html = _INLINER.inline(env.get_template("digest.html").render(digest=digest, css=_css()))
+    whole_text = env.get_template("digest.txt").render(digest=digest)
+    entries = sum(len(s.entries) for s in digest.sections)
+    assert entries >= 3
+    # woven: outer parts and one part per entry
+    assert len(rendered.html_parts) == len(rendered.text_parts) == 2 * entries + 1
+    assert rendered.html == "".join(rendered.html_parts) == whole_html
+    assert rendered.text == "".join(rendered.text_parts) == whole_text
+    again = render_digest(digest)  # from the remembered entries
+    assert again == rendered
