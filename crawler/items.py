@@ -33,3 +33,5 @@ class CallItem:
     language: str | None = None
     regions: list[str] = field(default_factory=list)
     extra: dict[str, Any] = field(default_factory=dict)
+    #: a fingerprint of the raw record (BevakaSpider.fingerprint); unchanged, a crawl skips it
+    source_hash: str | None = None

@@ -203,7 +203,7 @@ class StorePipeline:
         if not self.store:
             return
         from storage.db import make_engine, session_scope
-        from storage.repo import start_crawl_run, stored_calls
+        from storage.repo import may_skip, start_crawl_run, stored_calls
 
         url = self.settings.get("BEVAKA_DATABASE_URL")
         if not url:
@@ -217,9 +217,17 @@ class StorePipeline:
                 self.run_id = start_crawl_run(
                     session=session, source=spider.source_key, now=crawl_now(self.settings)
                 ).id
-        # what is stored already, loaded once: an unchanged call then costs no query
+        # what is stored already, loaded once: an unchanged call then costs no query, and
+        # one whose raw record is the same is skipped by the spider (see may_skip)
         with session_scope(self.engine) as session:
             self.known = stored_calls(session=session, source=spider.source_key)
+        now = crawl_now(self.settings)
+        if hasattr(spider, "skippable"):
+            spider.skippable = {
+                external_id: stored.source_hash
+                for external_id, stored in self.known.items()
+                if may_skip(stored, now)
+            }
 
     def process_item(self, item: Any, spider=None) -> Any:
         if not isinstance(item, CallData):
@@ -353,6 +361,9 @@ class StorePipeline:
             return
         if self.store and self.engine is not None:
             self.flush()  # the calls still waiting in the batch
+        skipped = int(getattr(spider, "skipped", 0))  # unchanged raw records
+        self.counts["seen"] += skipped
+        self.counts["unchanged"] += skipped
         invalid = int(self.crawler.stats.get_value("bevaka/invalid", 0))
         errors = self.counts["errors"] + spider.errors
         error = spider.first_error or self.first_error
@@ -368,6 +379,7 @@ class StorePipeline:
             error = error or f"crawl ended: {reason}"
         summary: dict[str, Any] = {
             **self.counts,
+            "skipped": skipped,
             "invalid": invalid,
             "errors": errors,
             "pages": spider.pages,
@@ -422,6 +434,7 @@ class StorePipeline:
                 run.stats = {
                     "reason": summary["reason"],
                     "linked": linked,
+                    "skipped": summary["skipped"],
                     "duration_seconds": summary["duration_seconds"],
                 }
                 session.add(run)

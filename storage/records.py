@@ -51,6 +51,8 @@ class CallData(BaseModel):
     language: str | None = None
     regions: list[str] = Field(default_factory=list)
     extra: dict[str, Any] = Field(default_factory=dict)
+    #: the spider's fingerprint of the raw record (see crawler.spiders.base), not content
+    source_hash: str | None = Field(default=None, max_length=64)
 
     @field_validator("opens_at")
     @classmethod
@@ -70,8 +72,9 @@ class CallData(BaseModel):
         return value
 
     def content_hash(self) -> str:
-        """A stable hash of everything the source said (ignoring the status hint)."""
-        data = self.model_dump(mode="json", exclude={"status"})
+        """A stable hash of everything the source said (ignoring the status hint and the
+        raw record's fingerprint)."""
+        data = self.model_dump(mode="json", exclude={"status", "source_hash"})
         blob = json.dumps(data, sort_keys=True, ensure_ascii=False, default=str)
         return hashlib.sha256(blob.encode("utf-8")).hexdigest()
 

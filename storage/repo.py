@@ -72,6 +72,7 @@ def call_values(data: CallData, now: datetime) -> dict[str, Any]:
         "regions": list(data.regions),
         "extra": dict(data.extra),
         "content_hash": data.content_hash(),
+        "source_hash": data.source_hash,
     }
 
 
@@ -119,6 +120,9 @@ def upsert_call(
     if call.content_hash == new_hash and call.status == status:
         if call.last_seen_at is None or now - call.last_seen_at >= LAST_SEEN_RESOLUTION:
             call.last_seen_at = now
+            session.add(call)
+        if data.source_hash is not None and call.source_hash != data.source_hash:
+            call.source_hash = data.source_hash  # e.g. after an upgrade: same content
             session.add(call)
         return UpsertResult("unchanged", call, [])
 
@@ -169,7 +173,16 @@ def insert_calls(*, session: Session, items: Sequence[CallData], now: datetime) 
         for external_id, call_id in session.connection().execute(statement, rows)
     }
     return [
-        StoredCall(ids[row["external_id"]], row["content_hash"], row["status"], now) for row in rows
+        StoredCall(
+            ids[row["external_id"]],
+            row["content_hash"],
+            row["status"],
+            now,
+            row["source_hash"],
+            row["opens_at"],
+            row["next_deadline"],
+        )
+        for row in rows
     ]
 
 
@@ -181,6 +194,9 @@ class StoredCall:
     content_hash: str | None
     status: str
     last_seen_at: datetime | None
+    source_hash: str | None = None
+    opens_at: datetime | None = None
+    next_deadline: datetime | None = None
 
 
 def stored_calls(*, session: Session, source: str) -> dict[str, StoredCall]:
@@ -193,18 +209,26 @@ def stored_calls(*, session: Session, source: str) -> dict[str, StoredCall]:
             col(Call.content_hash),
             col(Call.status),
             col(Call.last_seen_at),
+            col(Call.source_hash),
+            col(Call.opens_at),
+            col(Call.next_deadline),
         ).where(Call.source == source)
     ).all()
-    return {
-        external_id: StoredCall(call_id, content_hash, status, last_seen_at)
-        for external_id, call_id, content_hash, status, last_seen_at in rows
-    }
+    return {row[0]: StoredCall(*row[1:]) for row in rows}
 
 
 def stored_call_of(result: UpsertResult) -> StoredCall:
     """The :class:`StoredCall` of a call :func:`upsert_call` has just written."""
     call = result.call
-    return StoredCall(call.id, call.content_hash, call.status, call.last_seen_at)
+    return StoredCall(
+        call.id,
+        call.content_hash,
+        call.status,
+        call.last_seen_at,
+        call.source_hash,
+        call.opens_at,
+        call.next_deadline,
+    )
 
 
 def upsert_would_write(
@@ -215,6 +239,8 @@ def upsert_would_write(
     :data:`LAST_SEEN_RESOLUTION`); True when it would insert or write something."""
     if stored is None:
         return True
+    if data.source_hash is not None and stored.source_hash != data.source_hash:
+        return True
     if stored.content_hash != (content_hash or data.content_hash()):
         return True
     status = derive_status(
@@ -223,6 +249,23 @@ def upsert_would_write(
     if stored.status != status:
         return True
     return stored.last_seen_at is None or now - stored.last_seen_at >= LAST_SEEN_RESOLUTION
+
+
+def may_skip(stored: StoredCall, now: datetime) -> bool:
+    """Whether a crawl that gets the same raw record as last time (same ``source_hash``)
+    may skip the call without looking: nothing that depends on the clock would be written
+    (``last_seen_at`` is fresh, no deadline of a call still open has passed since, and a
+    forthcoming call has not opened). Conservative: a False only costs the usual
+    comparison."""
+    if stored.source_hash is None or stored.last_seen_at is None:
+        return False
+    if now - stored.last_seen_at >= LAST_SEEN_RESOLUTION:
+        return False
+    if stored.next_deadline is not None and stored.next_deadline < now:
+        return stored.status == "closed"  # closed for good: its last deadline has passed
+    return not (
+        stored.status == "forthcoming" and stored.opens_at is not None and stored.opens_at <= now
+    )
 
 
 def refresh_statuses(*, session: Session, now: datetime) -> list[CallChange]:

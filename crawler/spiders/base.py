@@ -14,7 +14,11 @@ A fatal error makes the source's CrawlRun ``failed``.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from datetime import UTC, datetime
+from functools import cache
+from pathlib import Path
 from typing import Any, ClassVar
 
 import scrapy
@@ -22,6 +26,23 @@ from scrapy import signals
 from twisted.python.failure import Failure
 
 from config.schema import SourceEntry
+
+
+@cache
+def extraction_code_hash() -> str:
+    """A hash of the code that turns a raw record into a stored call (the spiders, the
+    pipelines, the text parsers, the record model): part of every fingerprint, so that a
+    new version re-reads every record once instead of skipping it."""
+    root = Path(__file__).resolve().parents[2]
+    files = sorted((root / "crawler").rglob("*.py")) + [
+        root / "storage" / "records.py",
+        root / "config" / "programmes.py",
+    ]
+    digest = hashlib.blake2b(digest_size=16)
+    for path in files:
+        digest.update(path.relative_to(root).as_posix().encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
 
 
 class BevakaSpider(scrapy.Spider):
@@ -51,6 +72,14 @@ class BevakaSpider(scrapy.Spider):
         self.first_error: str | None = None
         self.fatal: bool = False
         self.pages: int = 0
+        #: external id -> fingerprint of the calls this crawl may skip when their raw record
+        #: is the same (set by the store pipeline; empty when not storing)
+        self.skippable: dict[str, str] = {}
+        self.skipped: int = 0
+        self._salt = (
+            extraction_code_hash()
+            + json.dumps(source.model_dump(mode="json"), sort_keys=True, default=str)
+        ).encode()
 
     @classmethod
     def from_crawler(cls, crawler, *args: Any, **kwargs: Any):
@@ -77,6 +106,23 @@ class BevakaSpider(scrapy.Spider):
 
     def option(self, name: str, default: Any = None) -> Any:
         return self.options.get(name, default)
+
+    # --- unchanged records ---------------------------------------------------------------
+
+    def fingerprint(self, *raw: Any) -> str:
+        """A fingerprint of a raw record (JSON-like values) as the source sent it, salted with
+        the extraction code and this source's config: the same means the same stored call."""
+        digest = hashlib.blake2b(self._salt, digest_size=32)
+        digest.update(json.dumps(raw, sort_keys=True, default=str).encode())
+        return digest.hexdigest()
+
+    def unchanged(self, external_id: str, fingerprint: str) -> bool:
+        """True (and counted as seen and unchanged) when the call was stored from a raw
+        record with this very fingerprint and nothing else would change: skip it."""
+        if self.skippable.get(external_id) == fingerprint:
+            self.skipped += 1
+            return True
+        return False
 
     # --- errors ------------------------------------------------------------------------
 

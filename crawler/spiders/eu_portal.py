@@ -11,7 +11,8 @@ deadlines (all kept); the same topic can appear twice (the fuller record wins); 
 records keep keywords as one JSON string and point their url at the JSON; dates carry
 offsets. The human URL is the portal's topic page. With ``fetch_details`` each topic's
 detail JSON adds the full description; if that fetch fails the topic is stored from the
-search data.
+search data. A topic whose raw record (search result, and detail JSON when fetched) is
+the same as at the last crawl is skipped without being parsed (``BevakaSpider.unchanged``).
 
 Options (config/sources.yaml, all optional): ``programmes`` (codes from
 config/programmes.py), ``statuses`` (open, forthcoming, closed), ``types``, ``page_size``,
@@ -212,9 +213,14 @@ class EuPortalSpider(BevakaSpider):
         for identifier in order:
             if identifier in self.seen_ids:
                 continue
+            fingerprint = self.fingerprint(best[identifier])
+            if not self.fetch_details and self.unchanged(identifier, fingerprint):
+                self.seen_ids.add(identifier)
+                continue
             item = self.topic_item(best[identifier])
             if item is None:
                 continue
+            item.source_hash = fingerprint
             self.seen_ids.add(identifier)
             if self.fetch_details:
                 yield scrapy.Request(
@@ -362,7 +368,11 @@ class EuPortalSpider(BevakaSpider):
             self.note_error(
                 f"topic details of {item.identifier} unreadable ({response.url}): {exc}"
             )
+            item.source_hash = None  # not the whole record: never skipped on this
             yield item
+            return
+        item.source_hash = self.fingerprint(item.source_hash, details)
+        if self.unchanged(item.external_id, item.source_hash):
             return
         description = details.get("description")
         if isinstance(description, str) and description.strip():
@@ -379,4 +389,5 @@ class EuPortalSpider(BevakaSpider):
     def detail_failed(self, failure) -> Iterator[CallItem]:
         item = failure.request.cb_kwargs["item"]
         self.note_error(f"topic details of {item.identifier}: {self.describe_failure(failure)}")
+        item.source_hash = None  # not the whole record: never skipped on this
         yield item

@@ -1,3 +1,4 @@
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from sqlmodel import select
@@ -115,3 +116,26 @@ def test_a_recent_running_run_is_not_closed(session):
     session.commit()
     session.refresh(live)
     assert live.outcome == "running"
+
+
+def test_may_skip_only_when_the_clock_changes_nothing():
+    from storage.repo import StoredCall, may_skip
+
+    fresh = StoredCall(
+        call_id=1,
+        content_hash="c",
+        status="open",
+        last_seen_at=NOW - timedelta(hours=1),
+        source_hash="s",
+        opens_at=NOW - timedelta(days=10),
+        next_deadline=NOW + timedelta(days=10),
+    )
+    assert may_skip(fresh, NOW)
+    assert not may_skip(replace(fresh, source_hash=None), NOW)  # stored before fingerprints
+    assert not may_skip(replace(fresh, last_seen_at=NOW - timedelta(hours=12)), NOW)
+    passed = replace(fresh, next_deadline=NOW - timedelta(minutes=1))
+    assert not may_skip(passed, NOW)  # open with a deadline gone: status or next one moves
+    assert may_skip(replace(passed, status="closed"), NOW)  # closed for good
+    opened = replace(fresh, status="forthcoming", opens_at=NOW - timedelta(minutes=1))
+    assert not may_skip(opened, NOW)
+    assert may_skip(replace(opened, opens_at=NOW + timedelta(days=1)), NOW)
