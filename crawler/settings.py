@@ -64,6 +64,9 @@ ITEM_PIPELINES = {
 CLOSESPIDER_TIMEOUT = 900
 
 TELNETCONSOLE_ENABLED = False
+# Scrapy 2.19 starts an HTTP control server for every crawl by default: nothing here uses
+# it, and a crawl must open no port (it also cost a server start per source).
+REMOTE_CONTROL_ENABLED = False
 LOG_LEVEL = "INFO"
 FEED_EXPORT_ENCODING = "utf-8"
 

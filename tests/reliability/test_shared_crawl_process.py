@@ -169,3 +169,54 @@ def test_sources_of_one_host_are_never_crawled_at_once(db_url):
         )
     assert [(r.outcome, r.new) for r in results] == [("ok", 1)] * 4
     assert group["seen"] == {"127.0.0.1": 1}
+
+
+def _listening_sockets(pid: int) -> list[str]:
+    """The TCP sockets process ``pid`` listens on (its socket fds matched against
+    /proc/net/tcp{,6} rows in state LISTEN)."""
+    inodes = set()
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        try:
+            target = os.readlink(fd)
+        except OSError:
+            continue
+        if target.startswith("socket:["):
+            inodes.add(target[8:-1])
+    listening = []
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            fields = line.split()
+            if fields[3] == "0A" and fields[9] in inodes:
+                listening.append(fields[1])
+    return listening
+
+
+@dataclasses.dataclass
+class RecordListeners(Fault):
+    """Answers with ``fault``, first noting what the crawl processes listen on."""
+
+    fault: Fault
+    seen: dict = dataclasses.field(default_factory=dict)
+
+    def answer(self, handler, hit: int) -> None:
+        for pid in _crawl_children():
+            self.seen[pid] = _listening_sockets(pid)
+        self.fault.answer(handler, hit)
+
+
+def test_a_crawl_process_opens_no_port(db_url):
+    """Scrapy 2.19 would start a remote-control HTTP server in every crawl; it is off."""
+    with FaultServer() as server:
+        recorder = RecordListeners(Body(rss("quiet", 1), FEED_TYPE))
+        server.route("/quiet/feed.xml", recorder)
+        entry = feed_entry("quiet")
+        entry["url"] = server.base_url + entry["url"]
+        (result,) = crawl_sources(
+            config=with_sources(shipped_config(), [entry]),
+            database_url=db_url,
+            now=NOW,
+            settings_overrides=OVERRIDES,
+        )
+    assert result.outcome == "ok"
+    assert len(recorder.seen) == 1
+    assert list(recorder.seen.values()) == [[]]
