@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from itertools import chain, filterfalse, repeat
@@ -53,7 +54,6 @@ FIELDS = ("title", "keywords", "summary", "description")
 MAX_REASONS = 12
 COMPOUND_MIN_HEAD = 3  # letters before/after a term inside a Swedish compound
 _CACHE_LIMIT = 400_000  # distinct words remembered per language before the cache restarts
-_RUN_LIMIT = 200_000  # distinct runs of marks remembered (see CompiledNeeds._scan)
 
 
 # --- results ---------------------------------------------------------------------------
@@ -195,7 +195,27 @@ class _Entry:
 
 _UNKNOWN = _Entry("", (), " ")  # the lexicon's answer for a word not judged yet
 _NO_MARK = " "  # a token that can be no part of a phrase (a break, an unmatched word)
-_MARK_BASE = 0xE000  # marks are private-use characters: never whitespace
+# Marks are private-use characters (never whitespace): those of words that can start a
+# phrase in the first half of each area, the others in the second half, so that one
+# character class finds every place where a phrase may start.
+_MARK_AREAS = ((0xE000, 0xF8FF), (0xF0000, 0xFFFFD), (0x100000, 0x10FFFD))
+
+
+def _mark_ranges(areas: tuple[tuple[int, int], ...]) -> tuple[list[range], list[range]]:
+    starters, others = [], []
+    for first, last in areas:
+        middle = (first + last + 1) // 2
+        starters.append(range(first, middle))
+        others.append(range(middle, last + 1))
+    return starters, others
+
+
+def _starter_pairs(starters: list[range]) -> re.Pattern[str]:
+    """Every starter mark followed by another mark (overlapping): two characters each."""
+    group = "".join(f"{chr(r.start)}-{chr(r.stop - 1)}" for r in starters)
+    return re.compile(f"(?=([{group}][^ ]))")
+
+
 _get_mark = attrgetter("mark")
 _get_singles = attrgetter("singles")
 
@@ -347,11 +367,12 @@ class CompiledNeeds:
         # A mark stands for one set of phrase places; words with the same places share it.
         self._marks: dict[frozenset[tuple[int, int]], str] = {}
         self._mark_places: dict[str, frozenset[tuple[int, int]]] = {}
-        self._mark_starts: dict[str, tuple[int, ...]] = {}  # mark → phrases it can start
-        # a run of marks (tokens next to each other that all have places) → the phrases in
-        # it: (phrase term id, offset of its first token in the run, number of tokens)
-        self._runs: dict[str, tuple[tuple[int, int, int], ...]] = {}
-        self._links: dict[str, bool] = {}  # two marks → can they be neighbours in a phrase
+        self._mark_ranges = _mark_ranges(_MARK_AREAS)
+        self._mark_counts = [0, 0]  # marks given so far: starters, others
+        self._starter_pairs = _starter_pairs(self._mark_ranges[0])
+        # two marks (a starter and the next token's) → the phrases that can start there:
+        # (term id, whether the two words are the whole phrase)
+        self._pairs: dict[str, tuple[tuple[int, bool], ...]] = {}
         self._term_raws = [term.raw for term in self._terms]
         # For match_call: term → (need, audience, programmes) it triggers; need → its rules
         self._term_need_refs: dict[int, tuple[tuple[int, int, frozenset[str]], ...]] = {
@@ -360,11 +381,25 @@ class CompiledNeeds:
             )
             for term_id, ids in self._term_needs.items()
         }
+        # need → (none, any, all-groups as sets, all-groups, field → weight of a term found
+        # there (rounded as _hit), name, any-term → its first place in any)
         self._need_rules = [
-            (need.none, need.any, need.all, need.weight, need.name) for need in self._needs
+            (
+                need.none,
+                need.any,
+                tuple(frozenset(group) for group in need.all),
+                need.all,
+                {f: round(w * need.weight, 4) for f, w in self.field_weights.items()},
+                need.name,
+                {t: i for i, t in reversed(list(enumerate(need.any)))},
+            )
+            for need in self._needs
         ]
         order = sorted(range(len(FIELDS)), key=lambda i: (-self.field_weights[FIELDS[i]], i))
         self._field_rank = tuple((FIELDS[i], self.field_weights[FIELDS[i]]) for i in order)
+        # field → its place from the lightest to the heaviest (on a tie the later first)
+        self._rounded_field_weights = {f: round(w, 4) for f, w in self.field_weights.items()}
+        self._field_order = {name: -place for place, (name, _w) in enumerate(self._field_rank)}
 
     # -- compile ------------------------------------------------------------------------
 
@@ -448,13 +483,17 @@ class CompiledNeeds:
     def _mark(self, places: frozenset[tuple[int, int]]) -> str:
         mark = self._marks.get(places)
         if mark is None:
-            number = _MARK_BASE + len(self._marks)
-            if number >= 0xF900:  # past the private-use area of the first plane
-                number += 0xF0000 - 0xF900
-            mark = self._marks[places] = chr(number)
+            kind = 0 if any(index == 0 for _t, index in places) else 1
+            number = self._mark_counts[kind]
+            self._mark_counts[kind] += 1
+            for area in self._mark_ranges[kind]:
+                if number < len(area):
+                    break
+                number -= len(area)
+            else:  # pragma: no cover - more sets of places than a ruleset has
+                raise RuntimeError("too many distinct phrase places")
+            mark = self._marks[places] = chr(area[number])
             self._mark_places[mark] = places
-            self._mark_starts[mark] = tuple(sorted({t for t, index in places if index == 0}))
-            self._runs[mark] = ()  # a single token is never a phrase
         return mark
 
     def _learn(self, word: str, lang: str) -> _Entry:
@@ -470,47 +509,25 @@ class CompiledNeeds:
         mark = self._mark(frozenset(places)) if places else _NO_MARK
         return _Entry(word, tuple(singles.items()), mark)
 
-    def _link(self, pair: str) -> bool:
-        """Whether the second mark of a pair can follow the first inside some phrase."""
-        places = self._mark_places[pair[1]]
-        return any((t, i + 1) in places for t, i in self._mark_places[pair[0]])
-
-    def _run_phrases(self, run: str) -> tuple[tuple[int, int, int], ...]:
-        """Every phrase inside a run of marks (a run is cached, so this runs once each)."""
-        links = self._links
-        size = len(run)
-        linked = False
-        for offset in range(size - 1):
-            pair = run[offset : offset + 2]
-            link = links.get(pair)
-            if link is None:
-                link = links[pair] = self._link(pair)
-            if link:
-                linked = True
-                break
-        if not linked:
-            return ()
-        found: list[tuple[int, int, int]] = []
-        places = self._mark_places
-        for offset, mark in enumerate(run):
-            for term_id in self._mark_starts[mark]:
-                length = self._phrase_size[term_id]
-                if offset + length > size:
-                    continue
-                for index in range(1, length):
-                    if (term_id, index) not in places[run[offset + index]]:
-                        break
-                else:
-                    found.append((term_id, offset, length))
-        return tuple(found)
+    def _pair(self, pair: str) -> tuple[tuple[int, bool], ...]:
+        """The phrases whose first two words the two marks of ``pair`` can be."""
+        second = self._mark_places[pair[1]]
+        size = self._phrase_size
+        return tuple(
+            (t, size[t] == 2)
+            for t, index in sorted(self._mark_places[pair[0]])
+            if index == 0 and (t, 1) in second
+        )
 
     def _scan(self, toks: list[str], lang: str) -> dict[int, str]:
         """Matched single-word terms and phrases of one field: term id → matched text.
 
-        Everything per token runs in C (map, dict.fromkeys, str.join, str.split): each token
-        becomes its word's entry; each entry gives its single-word terms and a mark, one
-        character for its places in phrases; the marks of consecutive tokens form runs, and
-        each distinct run is searched for phrases once per ruleset."""
+        Everything per token runs in C (map, dict.fromkeys, str.join, one regular
+        expression): each token becomes its word's entry; each entry gives its single-word
+        terms and a mark, one character for its places in phrases (words with the same
+        places share it). Where a mark that can start a phrase is followed by another, the
+        pair of marks says which phrases can start there (cached per pair); only those
+        places are looked at in Python."""
         lexicon = self._lexicons[lang]
         if len(lexicon) > _CACHE_LIMIT:  # start afresh (bounded memory)
             lexicon.clear()
@@ -527,34 +544,38 @@ class CompiledNeeds:
         marks = "".join(map(_get_mark, entries))
         if marks.isspace():
             return out
-        runs = self._runs
-        if len(runs) > _RUN_LIMIT:
-            runs.clear()
-            for mark in self._mark_places:
-                runs[mark] = ()
-        distinct = dict.fromkeys(marks.split())
-        for run in list(filterfalse(runs.__contains__, distinct)):
-            runs[run] = self._run_phrases(run)
-        with_phrases = list(filter(runs.__getitem__, distinct))
-        if with_phrases:
-            self._place_phrases(toks, marks, with_phrases, out)
+        pairs = self._pairs
+        distinct = dict.fromkeys(self._starter_pairs.findall(marks))
+        for pair in list(filterfalse(pairs.__contains__, distinct)):
+            pairs[pair] = self._pair(pair)
+        linked = list(filter(pairs.__getitem__, distinct))
+        if linked:
+            self._place_phrases(toks, marks, linked, out)
         return out
 
     def _place_phrases(
-        self, toks: list[str], marks: str, with_phrases: list[str], out: dict[int, str]
+        self, toks: list[str], marks: str, linked: list[str], out: dict[int, str]
     ) -> None:
-        """Add the phrases found in runs, each at the place where it was found first by its
-        anchor: the anchor word (its first pattern word) that occurs first in the field,
-        then that word's earliest place."""
+        """Add the phrases that start at the places of ``linked`` (pairs of marks), each
+        at the place where it was found first by its anchor: the anchor word (its first
+        pattern word) that occurs first in the field, then that word's earliest place."""
         places: dict[int, list[int]] = {}
-        padded = " " + marks + " "
-        for run in with_phrases:
-            needle = " " + run + " "
-            at = padded.find(needle)
+        mark_places = self._mark_places
+        size = len(marks)
+        for pair in linked:
+            phrases = self._pairs[pair]
+            at = marks.find(pair)
             while at >= 0:
-                for term_id, offset, _length in self._runs[run]:
-                    places.setdefault(term_id, []).append(at + offset)
-                at = padded.find(needle, at + len(run) + 1)
+                for term_id, whole in phrases:
+                    if not whole:
+                        length = self._phrase_size[term_id]
+                        if at + length > size or any(
+                            (term_id, index) not in mark_places.get(marks[at + index], ())
+                            for index in range(2, length)
+                        ):
+                            continue
+                    places.setdefault(term_id, []).append(at)
+                at = marks.find(pair, at + 1)
         terms = self._terms
         for term_id, starts in places.items():
             term = terms[term_id]
@@ -564,8 +585,10 @@ class CompiledNeeds:
                 start = min(starts, key=lambda s: (toks.index(toks[s + anchor]), s))
             out[term_id] = " ".join(toks[start : start + len(term.specs)])
 
-    def scan_call(self, call: Any) -> tuple[str, dict[str, str], dict[int, dict[str, str]]]:
-        """(language, fields, term id → {field: matched text})."""
+    def _scan_fields(
+        self, call: Any
+    ) -> tuple[str, dict[str, str], list[tuple[str, dict[int, str]]]]:
+        """(language, fields, [(field, term id → matched text)] in FIELDS order)."""
         fields = call_fields(call)
         normal = {f: scan_tokens(normalise(text)) for f, text in fields.items() if text}
         lang = language_code(_get(call, "language"))
@@ -575,9 +598,14 @@ class CompiledNeeds:
                 words.update(toks)
             sample = fields["title"] + " " + fields["summary"] + " " + fields["description"][:500]
             lang = detect_language(words, normalise(sample))
+        return lang, fields, [(name, self._scan(toks, lang)) for name, toks in normal.items()]
+
+    def scan_call(self, call: Any) -> tuple[str, dict[str, str], dict[int, dict[str, str]]]:
+        """(language, fields, term id → {field: matched text})."""
+        lang, fields, found = self._scan_fields(call)
         hits: dict[int, dict[str, str]] = {}
-        for name, toks in normal.items():
-            for term_id, text in self._scan(toks, lang).items():
+        for name, out in found:
+            for term_id, text in out.items():
                 hits.setdefault(term_id, {})[name] = text
         return lang, fields, hits
 
@@ -691,41 +719,46 @@ class CompiledNeeds:
     def tags(self, call: Any) -> list[TagResult]:
         """The tags of one call: the same result as ``evaluate(call, full=False).tags``,
         without building the judgement of needs and audiences that are not tagged."""
-        _lang, fields, hits = self.scan_call(call)
-        if not hits:
+        _lang, fields, found = self._scan_fields(call)
+        # Each term's best field (the heaviest; on a tie the earlier one, as _hit): apply
+        # the fields from the lightest to the heaviest, so the heaviest is written last.
+        text_of: dict[int, str] = {}
+        field_of: dict[int, str] = {}
+        order = self._field_order
+        for _rank, name, out in sorted((order[name], name, out) for name, out in found if out):
+            text_of.update(out)
+            field_of.update(dict.fromkeys(out, name))
+        if not text_of:
             return []
-        return self._tags(fields, hits, call_programme(call))
+        return self._tags(fields, text_of, field_of, call_programme(call))
 
     def _tags(
-        self, fields: dict[str, str], hits: dict[int, dict[str, str]], programme: str | None
+        self,
+        fields: dict[str, str],
+        text_of: dict[int, str],
+        field_of: dict[int, str],
+        programme: str | None,
     ) -> list[TagResult]:
-        terms_found = hits.keys()
-        # The best field of every matched term: (field, field weight, matched text), as _hit.
-        field_weights = self.field_weights
-        rank = self._field_rank
-        found: dict[int, tuple[str, float, str]] = {}
-        for term_id, fields_hit in hits.items():
-            if len(fields_hit) == 1:
-                for name, text in fields_hit.items():
-                    found[term_id] = (name, field_weights[name], text)
-            else:
-                for name, weight in rank:
-                    if name in fields_hit:
-                        found[term_id] = (name, weight, fields_hit[name])
-                        break
-        touched: dict[int, set[int]] = {}
+        terms_found = text_of.keys()
+        # audience → need → its matched trigger terms (any-terms, or the first group's)
+        touched: dict[int, dict[int, list[int]]] = {}
         term_needs = self._term_need_refs
-        for term_id in hits:
+        for term_id in terms_found:
             for need_id, audience, programmes in term_needs.get(term_id, ()):
                 if programmes and programme not in programmes:
                     continue
-                need_ids = touched.get(audience)
-                if need_ids is None:
-                    touched[audience] = {need_id}
+                needs = touched.get(audience)
+                if needs is None:
+                    touched[audience] = {need_id: [term_id]}
+                elif need_id in needs:
+                    needs[need_id].append(term_id)
                 else:
-                    need_ids.add(need_id)
+                    needs[need_id] = [term_id]
+        if not touched:
+            return []
         raws = self._term_raws
         need_rules = self._need_rules
+        field_weights = self._rounded_field_weights
         out: list[TagResult] = []
         snippets: dict[tuple[str, str], str] = {}
         flat: dict[str, str] = {}
@@ -735,34 +768,43 @@ class CompiledNeeds:
                 continue  # excluded: never tagged
             # match text → (weight, term id, field, need name), as in _judge_audience
             best: dict[str, tuple[float, int, str, str]] = {}
-            for need_id in sorted(touched[index]):
-                none, any_terms, groups, need_weight, need_name = need_rules[need_id]
+            needs = touched[index]
+            for need_id in sorted(needs):
+                none, any_terms, group_sets, groups, weights, need_name, position = need_rules[
+                    need_id
+                ]
                 if none and not terms_found.isdisjoint(none):
                     continue
-                matched = [t for t in any_terms if t in terms_found]
-                if any_terms and not matched:
-                    continue
-                passed = True
-                for group in groups:
-                    group_hits = [t for t in group if t in terms_found]
-                    if not group_hits:
-                        passed = False
-                        break
-                    if not any_terms:
+                if any_terms:
+                    # beside any-terms a group is a condition: it adds nothing to the score
+                    if group_sets and any(map(terms_found.isdisjoint, group_sets)):
+                        continue
+                    matched = needs[need_id]
+                    if len(matched) > 1:
+                        matched = sorted(matched, key=position.__getitem__)
+                else:
+                    # a need of groups only scores each group's best (heaviest, then first)
+                    matched = []
+                    for group in groups:
+                        group_hits = [t for t in group if t in terms_found]
+                        if not group_hits:
+                            break
                         top = group_hits[0]
-                        top_weight = round(found[top][1], 4)
+                        top_weight = field_weights[field_of[top]]
                         for t in group_hits[1:]:
-                            weight = round(found[t][1], 4)
+                            weight = field_weights[field_of[t]]
                             if weight > top_weight:
                                 top, top_weight = t, weight
                         matched.append(top)
-                if not passed:
-                    continue
-                if len(matched) > 1:
-                    matched = list(dict.fromkeys(matched))
+                    else:
+                        matched = list(dict.fromkeys(matched))
+                        groups = ()  # every group had a term
+                    if groups:
+                        continue
                 for term_id in matched:
-                    name, field_weight, match = found[term_id]
-                    weight = round(field_weight * need_weight, 4)
+                    name = field_of[term_id]
+                    match = text_of[term_id]
+                    weight = weights[name]
                     known = best.get(match)
                     if known is None or weight > known[0]:
                         best[match] = (weight, term_id, name, need_name)

@@ -203,7 +203,7 @@ def test_phrase_whose_anchor_is_its_last_word_at_the_end_of_a_field():
     assert match_call(compiled, {"title": "Stöd till förvaltning", "language": "sv"}) == []
 
 
-def test_run_cache_restart_and_marks_past_the_first_private_use_area(monkeypatch):
+def test_marks_past_the_first_private_use_area(monkeypatch):
     import matching.engine as engine
 
     calls = [
@@ -216,12 +216,13 @@ def test_run_cache_restart_and_marks_past_the_first_private_use_area(monkeypatch
     ]
     expected = [[(t.key, t.score, t.reasons) for t in _tags(call).values()] for call in calls]
     assert all(expected)
-    # Few marks left in the first plane's private-use area, and a run cache of one entry:
-    # marks continue in plane 15 and runs are searched again, with the same results.
-    monkeypatch.setattr(engine, "_MARK_BASE", 0xF8FC)
-    monkeypatch.setattr(engine, "_RUN_LIMIT", 1)
+    # Room for two marks of each kind in the first area: the others go to the next ones,
+    # with the same results.
+    monkeypatch.setattr(
+        engine, "_MARK_AREAS", ((0xE000, 0xE003), (0xF0000, 0xF0003), (0x100000, 0x10FFFD))
+    )
     compiled = compile_needs(NEEDS)
     for _ in range(2):
         got = [[(t.key, t.score, t.reasons) for t in match_call(compiled, call)] for call in calls]
         assert got == expected
-    assert max(compiled._marks.values()) >= "\U000f0000"
+    assert max(compiled._marks.values()) >= "\U00100000"
