@@ -31,13 +31,17 @@ from config.schema import SourceEntry
 @cache
 def extraction_code_hash() -> str:
     """A hash of the code that turns a raw record into a stored call (the spiders, the
-    pipelines, the text parsers, the record model): part of every fingerprint, so that a
+    pipelines, the text parsers, the record model and how it is stored): part of every
+    fingerprint, so that a
     new version re-reads every record once instead of skipping it."""
     root = Path(__file__).resolve().parents[2]
-    files = sorted((root / "crawler").rglob("*.py")) + [
-        root / "storage" / "records.py",
-        root / "config" / "programmes.py",
+    crawler = root / "crawler"
+    files = sorted((crawler / "spiders").glob("*.py")) + [
+        crawler / name
+        for name in ("extract.py", "items.py", "options.py", "pipelines.py", "textparse.py")
     ]
+    files += [root / "storage" / name for name in ("records.py", "repo.py")]
+    files.append(root / "config" / "programmes.py")
     digest = hashlib.blake2b(digest_size=16)
     for path in files:
         digest.update(path.relative_to(root).as_posix().encode())
