@@ -35,6 +35,7 @@ from functools import lru_cache
 from typing import Any
 from urllib.parse import quote
 
+from sqlalchemy import bindparam
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
@@ -192,6 +193,10 @@ def _format_date(dt: datetime, tz: Any) -> str:
 
 
 _ANNOUNCEMENT = Announcement.__table__
+_TOLD = sa_select(_ANNOUNCEMENT.c.call_id, _ANNOUNCEMENT.c.reason).where(
+    _ANNOUNCEMENT.c.subscriber_id == bindparam("subscriber_id"),
+    _ANNOUNCEMENT.c.call_id.in_(bindparam("call_ids", expanding=True)),
+)
 
 
 def announced_reasons(
@@ -199,11 +204,8 @@ def announced_reasons(
 ) -> set[tuple[int, str]]:
     if not call_ids:
         return set()
-    table = _ANNOUNCEMENT.c
     rows = session.connection().execute(
-        sa_select(table.call_id, table.reason).where(
-            table.subscriber_id == subscriber_id, table.call_id.in_(call_ids)
-        )
+        _TOLD, {"subscriber_id": subscriber_id, "call_ids": list(call_ids)}
     )
     return {(c, r) for c, r in rows}
 

@@ -153,6 +153,14 @@ def header_safe(text: Any, max_length: int = HEADER_MAX_LENGTH) -> str:
     if text is None:
         return ""
     value = str(text)
+    if (
+        len(value) <= max_length
+        and value.isprintable()  # no control, format or separator characters but " "
+        and "  " not in value
+        and not value.startswith(" ")
+        and not value.endswith(" ")
+    ):
+        return value  # already a safe single line: what the loop below would return
     cleaned = "".join(
         ch
         if ch in _KEPT_SPACES

@@ -31,7 +31,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import func, insert, update
+from sqlalchemy import bindparam, func, insert, update
 from sqlalchemy import select as sa_select
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
@@ -51,6 +51,22 @@ log = logging.getLogger(__name__)
 DONE = ("sent", "written", "failed")
 _DELIVERY = Delivery.__table__
 _ANNOUNCEMENT = Announcement.__table__
+# Built once (statement construction was a good part of a settle's cost).
+_ANNOUNCED = sa_select(_ANNOUNCEMENT.c.call_id, _ANNOUNCEMENT.c.reason).where(
+    _ANNOUNCEMENT.c.subscriber_id == bindparam("subscriber_id"),
+    _ANNOUNCEMENT.c.call_id.in_(bindparam("call_ids", expanding=True)),
+)
+_SETTLE_NOT_DONE = (
+    update(_DELIVERY)
+    .where(_DELIVERY.c.id == bindparam("delivery_id"))
+    .values(
+        attempts=func.coalesce(_DELIVERY.c.attempts, 0) + bindparam("add_attempts"),
+        status=bindparam("new_status"),
+        error=bindparam("new_error"),
+    )
+)
+_SETTLE_DONE = _SETTLE_NOT_DONE.values(sent_at=bindparam("new_sent_at"))
+_NEW_DELIVERY = insert(_DELIVERY)
 
 
 @dataclass
@@ -145,13 +161,9 @@ def record_announcements(
         return 0
     call_ids = sorted({call_id for call_id, _ in wanted})
     existing: set[tuple[int, str]] = set()
-    table = _ANNOUNCEMENT.c
     for start in range(0, len(call_ids), 500):  # stay under the bound-parameter limits
         rows = session.execute(
-            sa_select(table.call_id, table.reason).where(
-                table.subscriber_id == subscriber_id,
-                table.call_id.in_(call_ids[start : start + 500]),
-            )
+            _ANNOUNCED, {"subscriber_id": subscriber_id, "call_ids": call_ids[start : start + 500]}
         ).all()
         existing.update((c, r) for c, r in rows)
     rows_to_add = [
@@ -181,20 +193,21 @@ def _settle(
 ) -> None:
     """Mark one delivery done (and its announcements) in one transaction (Core statements on
     one connection: the ORM's per-statement overhead was most of a settle)."""
+    done = status in ("sent", "written")
     with engine.begin() as conn:
-        values: dict[str, Any] = {
-            "attempts": func.coalesce(_DELIVERY.c.attempts, 0) + attempts,
-            "status": status,
-            "error": error,
-        }
-        if status in ("sent", "written"):
-            values["sent_at"] = now
         updated = conn.execute(
-            update(_DELIVERY).where(_DELIVERY.c.id == job.delivery_id).values(**values)
+            _SETTLE_DONE if done else _SETTLE_NOT_DONE,
+            {
+                "delivery_id": job.delivery_id,
+                "add_attempts": attempts,
+                "new_status": status,
+                "new_error": error,
+                **({"new_sent_at": now} if done else {}),
+            },
         )
         if updated.rowcount == 0:  # the subscriber was removed meanwhile
             return
-        if status in ("sent", "written"):
+        if done:
             record_announcements(
                 session=conn,
                 subscriber_id=job.digest.subscriber.id,
@@ -291,19 +304,20 @@ def run_digest(
                 if delivery is None:
                     message_id = new_message_id(settings, week=week, subscriber_id=sub.id)
                     inserted = session.connection().execute(
-                        insert(_DELIVERY).values(
-                            subscriber_id=sub.id,
-                            kind="digest",
-                            week=week,
-                            status="pending",
-                            message_id=message_id,
-                            subject=subject,
-                            call_ids=digest.call_ids,
-                            attempts=0,
-                            error=None,
-                            created_at=now,
-                            sent_at=None,
-                        )
+                        _NEW_DELIVERY,
+                        {
+                            "subscriber_id": sub.id,
+                            "kind": "digest",
+                            "week": week,
+                            "status": "pending",
+                            "message_id": message_id,
+                            "subject": subject,
+                            "call_ids": digest.call_ids,
+                            "attempts": 0,
+                            "error": None,
+                            "created_at": now,
+                            "sent_at": None,
+                        },
                     )
                     delivery_id = inserted.inserted_primary_key[0]
                 else:

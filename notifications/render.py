@@ -182,6 +182,8 @@ def _mailbox(name: str | None, email: str) -> str:
     display = header_safe(name or "", 100)
     if not display:
         return address
+    if _PLAIN_NAME.match(display) and _PLAIN_ADDRESS.match(address):
+        return f"{display} <{address}>"  # what Address gives for plain words and address
     try:  # validates the address; EmailMessage encodes a non-ASCII display name
         return str(Address(display_name=display, addr_spec=address))
     except (ValueError, IndexError):
@@ -202,6 +204,24 @@ _SIMPLE_ADDRESS = re.compile(
 )
 _SIMPLE_MSG_ID = re.compile(rf"<{_DOT_ATOM}@{_DOMAIN}>\Z")
 _ANGLE_URI = re.compile(r"<[\x21-\x3b\x3d\x3f-\x7e]+>\Z")  # one <URI>, no spaces or <>
+
+
+_PLAIN_NAME = re.compile(r"[A-Za-z0-9]+(?: [A-Za-z0-9]+)*\Z")
+_PLAIN_ADDRESS = re.compile(rf"{_DOT_ATOM}@{_DOMAIN}\Z")
+
+
+@lru_cache(maxsize=64)
+def _envelope_address(mailbox: str) -> str:
+    return parseaddr(mailbox)[1] or mailbox
+
+
+def _recipients_of(to: str) -> tuple[str, ...]:
+    if _PLAIN_ADDRESS.match(to):
+        return (to,)
+    display, _, rest = to.rpartition(" <")
+    if _PLAIN_NAME.match(display) and rest.endswith(">") and _PLAIN_ADDRESS.match(rest[:-1]):
+        return (rest[:-1],)
+    return tuple(addr for _, addr in getaddresses([to]) if addr)
 
 
 class _NotDirect(Exception):
@@ -333,9 +353,8 @@ def build_mail(
         headers.append(("List-Unsubscribe", f"<{header_safe(list_unsubscribe, 900)}>"))
         if one_click:
             headers.append(("List-Unsubscribe-Post", "List-Unsubscribe=One-Click"))
-    html_text = html if html is None or isinstance(html, str) else "".join(html)
-    envelope_from = parseaddr(sender)[1] or sender
-    recipients = tuple(addr for _, addr in getaddresses([to]) if addr)
+    envelope_from = _envelope_address(sender)
+    recipients = _recipients_of(to)
     try:
         if not (envelope_from.isascii() and all(r.isascii() for r in recipients)):
             raise _NotDirect("address")
@@ -380,7 +399,6 @@ def build_mail(
             sender=envelope_from,
             recipients=recipients,
             message_id=header_safe(message_id, 250),
-            html=html_text,
             message=message,
         )
     return Mail(
@@ -388,7 +406,6 @@ def build_mail(
         recipients=recipients,
         message_id=header_safe(message_id, 250),
         data=data,
-        html=html_text,
     )
 
 

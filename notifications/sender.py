@@ -36,16 +36,14 @@ log = logging.getLogger(__name__)
 class Mail:
     """A message already in its wire form, with its envelope: ``data`` is the whole message
     (headers and body, CRLF line ends, 7-bit ASCII), sent as is with SMTP ``DATA``.
-    Built by ``notifications.render.build_mail``; ``html`` is the HTML part (for the
-    outbox's ``.html`` file). ``message`` is set instead of ``data`` when the message could
-    not be written directly (e.g. an address that needs SMTPUTF8): it is then sent and
-    written like any EmailMessage."""
+    Built by ``notifications.render.build_mail``. ``message`` is set instead of ``data``
+    when the message could not be written directly (e.g. an address that needs SMTPUTF8):
+    it is then sent and written like any EmailMessage."""
 
     sender: str
     recipients: tuple[str, ...]
     message_id: str
     data: bytes | None = None
-    html: str | None = None
     message: EmailMessage | None = None
 
     def as_message(self) -> EmailMessage:
@@ -343,16 +341,14 @@ def write_outbox(directory: str | Path, message: AnyMessage, *, stem: str | None
     eml = folder / f"{name}.eml"
     if isinstance(message, Mail) and message.data is not None:
         eml.write_bytes(message.data)
-        if message.html is not None:
-            # the HTML part's content as a mail client decodes it (line ends normalised)
-            lines = message.html.encode("utf-8").splitlines()
-            html = (b"\n".join(lines) + b"\n").decode("utf-8")
-            (folder / f"{name}.html").write_text(html, encoding="utf-8")
-        return eml
+    else:
+        if isinstance(message, Mail):
+            message = message.as_message()
+        eml.write_bytes(message.as_bytes(policy=SMTP_POLICY))
     if isinstance(message, Mail):
         message = message.as_message()
-    eml.write_bytes(message.as_bytes(policy=SMTP_POLICY))
     html_part = message.get_body(preferencelist=("html",))
     if html_part is not None:
-        (folder / f"{name}.html").write_text(html_part.get_content(), encoding="utf-8")
+        html = html_part.get_content().replace("\r\n", "\n")  # parsed from wire form
+        (folder / f"{name}.html").write_text(html, encoding="utf-8")
     return eml

@@ -127,3 +127,33 @@ def test_environment_autoescapes_and_has_filters(tmp_path):
         '<a href="#">&lt;script&gt;alert(1)&lt;/script&gt;</a> 15 mars 2027 kl. 17.00 '
         "4 000 000 € 14 dagar kvar"
     )
+
+
+def _header_safe_by_characters(text: str, max_length: int) -> str:
+    """header_safe's documented rule, character by character (no shortcut)."""
+    import re
+    import unicodedata
+
+    kept, invisible = {"\u00a0", "\u202f"}, {"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"}
+    cleaned = "".join(
+        ch if ch in kept else (" " if unicodedata.category(ch) in invisible or ch.isspace() else ch)
+        for ch in text
+    )
+    cleaned = re.sub(r" {2,}", " ", cleaned).strip(" ")
+    if len(cleaned) > max_length:
+        cleaned = cleaned[: max(max_length - 1, 0)].rstrip() + "…"
+    return cleaned
+
+
+def test_header_safe_shortcut_for_clean_values_changes_nothing():
+    import random
+
+    from notifications.formatting import header_safe
+
+    rng = random.Random(48)
+    pool = [chr(c) for c in range(0x3000)] + ["\U0001f600", "\ufeff", "\u200b", "\u2028"]
+    for _ in range(20_000):
+        plain = rng.random() < 0.7  # mostly values that take the shortcut
+        text = "".join(rng.choice("ab cÅö-." if plain else pool) for _ in range(rng.randint(0, 30)))
+        max_length = rng.choice([5, 10, 200])
+        assert header_safe(text, max_length) == _header_safe_by_characters(text, max_length)

@@ -281,3 +281,26 @@ def test_entries_rendered_once_give_the_whole_document(session, world, who):
     assert rendered.text == "".join(rendered.text_parts) == whole_text
     again = render_digest(digest)  # from the remembered entries
     assert again == rendered
+
+
+@pytest.mark.parametrize(
+    ("name", "address"),
+    [
+        ("Anna Berg", "anna.berg@lidkoping.se"),
+        ("Person 0001", "person0001@lidkoping.se"),
+        ("Åsa Öberg", "asa@lidkoping.se"),
+        ("Berg, Anna", "anna@lidkoping.se"),
+        ("Anna B. Berg", "a.b@x.se"),
+        (None, "anna.berg@lidkoping.se"),
+        ("Anna", "first.last+tag@sub.lidkoping.se"),
+    ],
+)
+def test_mailbox_and_recipients_shortcuts_match_the_email_package(name, address):
+    from email.headerregistry import Address
+    from email.utils import getaddresses
+
+    from notifications.render import _mailbox, _recipients_of
+
+    to = _mailbox(name, address)
+    assert to == (str(Address(display_name=name, addr_spec=address)) if name else address)
+    assert _recipients_of(to) == tuple(a for _, a in getaddresses([to]) if a) == (address,)
