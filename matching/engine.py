@@ -43,6 +43,7 @@ from matching.text import (
     normalise,
     scan_tokens,
     snippet,
+    snippet_in,
     starts_compound,
     stems,
 )
@@ -761,7 +762,6 @@ class CompiledNeeds:
         field_weights = self._rounded_field_weights
         out: list[TagResult] = []
         snippets: dict[tuple[str, str], str] = {}
-        flat: dict[str, str] = {}
         for index in sorted(touched):
             audience = self._audiences[index]
             if audience.none and not terms_found.isdisjoint(audience.none):
@@ -818,9 +818,7 @@ class CompiledNeeds:
             for match, (weight, term_id, name, need_name) in ordered[:MAX_REASONS]:
                 text = snippets.get((name, match))
                 if text is None:
-                    if name not in flat:
-                        flat[name] = flatten(fields[name])
-                    text = snippets[(name, match)] = snippet(flat[name], match, flat=True)
+                    text = snippets[(name, match)] = snippet_in(fields[name], match)
                 reasons.append(
                     {
                         "need": need_name,

@@ -350,3 +350,50 @@ def _snippet(flat: str, needle: str, width: int) -> str:
         space = flat.rfind(" ", last, end)
         end = space if space > last else end
     return ("…" if start > 0 else "") + flat[start:end].strip() + ("…" if end < len(flat) else "")
+
+
+def snippet_in(original: str, needle: str, width: int = SNIPPET_WIDTH) -> str:
+    """:func:`snippet` of ``original``, flattening only the text around the first
+    occurrence of ``needle`` instead of the whole field (the same result: flattening only
+    changes runs of whitespace, which are never part of a word or of a phrase's words, so
+    the occurrences are the same and come in the same order)."""
+    span = _find_word(original, needle) if " " not in needle else None
+    if span is None:
+        found = _needle_re(needle, re.IGNORECASE).search(original) if original else None
+        if found is None:  # the rarer fallbacks work on the flattened text
+            return _snippet(flatten(original), needle, width)
+        span = found.span()
+    first, last = span
+    reach = 2 * width + 2
+    while True:  # the flattened text before the match: at least width + 1 characters
+        begin = max(0, first - reach)
+        before = original[begin:first]
+        left = " ".join(before.split())
+        if left and before[-1].isspace():
+            left += " "
+        if begin == 0 or len(left) > width:
+            break
+        reach *= 4
+    reach = 2 * width + 2
+    while True:  # and after it
+        stop = last + reach
+        after = original[last:stop]
+        right = " ".join(after.split())
+        if right and after[0].isspace():
+            right = " " + right
+        if stop >= len(original) or len(right) > width:
+            break
+        reach *= 4
+    middle = " ".join(original[first:last].split())
+    local = left + middle + right
+    first, last = len(left), len(left) + len(middle)
+    # as _snippet, on the local text: a cut side has more than width characters left
+    start = max(0, first - width)
+    end = min(len(local), last + width)
+    if start > 0:
+        space = local.find(" ", start)
+        start = space + 1 if 0 <= space < first else start
+    if end < len(local):
+        space = local.rfind(" ", last, end)
+        end = space if space > last else end
+    return ("…" if start > 0 else "") + local[start:end].strip() + ("…" if end < len(local) else "")

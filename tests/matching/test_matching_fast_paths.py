@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from config.schema import NeedsFile
 from matching.engine import compile_needs, evaluate, match_call
-from matching.text import BREAKS, normalise, scan_tokens, tokens
+from matching.text import BREAKS, normalise, scan_tokens, snippet, snippet_in, tokens
 
 ODD_TEXTS = [
     "Climate–adaptation “quoted” ’s e-hälsa • punkt… x\u2028y\x85z wörd;ånd|x",
@@ -226,3 +226,24 @@ def test_marks_past_the_first_private_use_area(monkeypatch):
         got = [[(t.key, t.score, t.reasons) for t in match_call(compiled, call)] for call in calls]
         assert got == expected
     assert max(compiled._marks.values()) >= "\U00100000"
+
+
+_SNIPPET_WORDS = ["Kultur", "kulturen", "climate", "Climate-adaptation", "ÅLDRE", "äldre", "x"]
+_SPACES = [" ", "  ", "\n\n", "\t", " \u00a0", "-", "/", ", ", ". ", "(", ")", "\n" + " " * 40]
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    st.lists(st.tuples(st.sampled_from(_SNIPPET_WORDS), st.sampled_from(_SPACES)), max_size=60),
+    st.integers(min_value=0, max_value=10_000),
+    st.booleans(),
+    st.sampled_from([" ", "\n  ", ""]),
+)
+def test_snippet_around_the_match_is_the_snippet_of_the_flattened_text(parts, pick, phrase, edge):
+    text = edge + "".join(word + space for word, space in parts) + edge
+    words = [t for t in tokens(normalise(text)) if t not in BREAKS] or ["kultur"]
+    index = pick % len(words)
+    needle = " ".join(words[index : index + 2]) if phrase else words[index]
+    assert snippet_in(text, needle) == snippet(text, needle)
+    assert snippet_in(text, needle, 10) == snippet(text, needle, 10)
+    assert snippet_in(text, "saknas") == snippet(text, "saknas")
