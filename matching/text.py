@@ -364,6 +364,32 @@ def snippet_in(original: str, needle: str, width: int = SNIPPET_WIDTH) -> str:
             return _snippet(flatten(original), needle, width)
         span = found.span()
     first, last = span
+    begin = max(0, first - width - 1)
+    window = original[begin : last + width + 1]
+    if (
+        window.isprintable()  # its only whitespace is ASCII spaces
+        and "  " not in window
+        and window[0] != " "
+        and window[-1] != " "
+    ):  # flattening would not change the text around the match (the common case)
+        local, first, last = window, first - begin, last - begin
+    else:
+        local, first, last = _flat_around(original, first, last, width)
+    # as _snippet, on the local text: a cut side has more than width characters left
+    start = max(0, first - width)
+    end = min(len(local), last + width)
+    if start > 0:
+        space = local.find(" ", start)
+        start = space + 1 if 0 <= space < first else start
+    if end < len(local):
+        space = local.rfind(" ", last, end)
+        end = space if space > last else end
+    return ("…" if start > 0 else "") + local[start:end].strip() + ("…" if end < len(local) else "")
+
+
+def _flat_around(original: str, first: int, last: int, width: int) -> tuple[str, int, int]:
+    """The flattened text around ``original[first:last]``, with more than ``width``
+    characters on a side unless the text ends there, and the match's place in it."""
     reach = 2 * width + 2
     while True:  # the flattened text before the match: at least width + 1 characters
         begin = max(0, first - reach)
@@ -385,15 +411,4 @@ def snippet_in(original: str, needle: str, width: int = SNIPPET_WIDTH) -> str:
             break
         reach *= 4
     middle = " ".join(original[first:last].split())
-    local = left + middle + right
-    first, last = len(left), len(left) + len(middle)
-    # as _snippet, on the local text: a cut side has more than width characters left
-    start = max(0, first - width)
-    end = min(len(local), last + width)
-    if start > 0:
-        space = local.find(" ", start)
-        start = space + 1 if 0 <= space < first else start
-    if end < len(local):
-        space = local.rfind(" ", last, end)
-        end = space if space > last else end
-    return ("…" if start > 0 else "") + local[start:end].strip() + ("…" if end < len(local) else "")
+    return left + middle + right, len(left), len(left) + len(middle)

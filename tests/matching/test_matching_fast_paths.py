@@ -5,7 +5,7 @@ without the full judgement (pure, no database)."""
 from __future__ import annotations
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from config.schema import NeedsFile
@@ -237,7 +237,20 @@ _SPACES = [" ", "  ", "\n\n", "\t", " \u00a0", "-", "/", ", ", ". ", "(", ")", "
     st.lists(st.tuples(st.sampled_from(_SNIPPET_WORDS), st.sampled_from(_SPACES)), max_size=60),
     st.integers(min_value=0, max_value=10_000),
     st.booleans(),
-    st.sampled_from([" ", "\n  ", ""]),
+    st.sampled_from([" ", "\n  ", "", "  ", " " * 12]),
+)
+# whitespace that flattening strips, just outside the text around the match
+@example(
+    parts=[("xxxxxxxxx", " "), ("Kultur", " ")] + [("xx", " ")] * 10,
+    pick=1,
+    phrase=False,
+    edge="   ",
+)
+@example(
+    parts=[("xx", " ")] * 10 + [("Kultur", " "), ("xxxxxxxxx", " ")],
+    pick=10,
+    phrase=False,
+    edge="   ",
 )
 def test_snippet_around_the_match_is_the_snippet_of_the_flattened_text(parts, pick, phrase, edge):
     text = edge + "".join(word + space for word, space in parts) + edge
