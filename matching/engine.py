@@ -24,7 +24,6 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from itertools import chain, filterfalse, repeat
-from operator import attrgetter
 from typing import Any
 
 import ahocorasick
@@ -183,42 +182,38 @@ class _Audience:
     needs: tuple[int, ...]
 
 
-class _Entry:
-    """What one known word means to a ruleset in one language (see _learn)."""
-
-    __slots__ = ("word", "singles", "mark")
-
-    def __init__(self, word: str, singles: tuple[tuple[int, str], ...], mark: str) -> None:
-        self.word = word
-        self.singles = singles  # (single-word term id, this word) for every term it fits
-        self.mark = mark  # one character: its places in phrases (_NO_MARK: none)
-
-
-_UNKNOWN = _Entry("", (), " ")  # the lexicon's answer for a word not judged yet
-_NO_MARK = " "  # a token that can be no part of a phrase (a break, an unmatched word)
-# Marks are private-use characters (never whitespace): those of words that can start a
-# phrase in the first half of each area, the others in the second half, so that one
-# character class finds every place where a phrase may start.
-_MARK_AREAS = ((0xE000, 0xF8FF), (0xF0000, 0xFFFFD), (0x100000, 0x10FFFD))
+# Each word that fits a term or has a place in a phrase gets its own character (outside
+# the first plane, so never whitespace), a word that fits nothing the space: a field's
+# tokens become one string of as many characters. Words that can start a phrase get theirs
+# from _STARTER_CHARS, the others from _OTHER_CHARS, so that one character class finds
+# every place where a phrase may start.
+_STARTER_CHARS = range(0x10000, 0x90000)
+_OTHER_CHARS = range(0x90000, 0x110000)
+_NOTHING = " "  # the character of a word that fits nothing (and of a sentence break)
+_UNKNOWN = "\0"  # the lexicon's answer for a word not judged yet
 
 
-def _mark_ranges(areas: tuple[tuple[int, int], ...]) -> tuple[list[range], list[range]]:
-    starters, others = [], []
-    for first, last in areas:
-        middle = (first + last + 1) // 2
-        starters.append(range(first, middle))
-        others.append(range(middle, last + 1))
-    return starters, others
+class _Lexicon:
+    """The words judged in one language and what their characters mean (see _learn)."""
+
+    __slots__ = ("chars", "singles", "places", "pairs", "counts")
+
+    def __init__(self) -> None:
+        self.chars: dict[str, str] = {}  # word → its character
+        # character → (single-word term id, the word) for every term the word fits
+        self.singles: dict[str, tuple[tuple[int, str], ...]] = {_NOTHING: ()}
+        # character → the word's places in phrases (phrase term id, index of its word)
+        self.places: dict[str, frozenset[tuple[int, int]]] = {}
+        # a starter's character and the next token's → the phrases that can start there:
+        # (term id, whether the two words are the whole phrase)
+        self.pairs: dict[str, tuple[tuple[int, bool], ...]] = {}
+        self.counts = [0, 0]  # characters given: starters, others
 
 
-def _starter_pairs(starters: list[range]) -> re.Pattern[str]:
-    """Every starter mark followed by another mark (overlapping): two characters each."""
-    group = "".join(f"{chr(r.start)}-{chr(r.stop - 1)}" for r in starters)
-    return re.compile(f"(?=([{group}][^ ]))")
-
-
-_get_mark = attrgetter("mark")
-_get_singles = attrgetter("singles")
+def _starter_pairs() -> re.Pattern[str]:
+    """Every starter's character followed by a word's (overlapping): two characters each."""
+    first, last = chr(_STARTER_CHARS.start), chr(_STARTER_CHARS.stop - 1)
+    return re.compile(f"(?=([{first}-{last}][^ ]))")
 
 
 def _lcp(words: Iterable[str]) -> str:
@@ -363,17 +358,9 @@ class CompiledNeeds:
         for key, ids in keys.items():
             self._automaton.add_word(key, tuple(ids))
         self._automaton.make_automaton()
-        # word → _Entry, per language (words are judged in the call's language)
-        self._lexicons: dict[str, dict[str, _Entry]] = {"sv": {}, "en": {}}
-        # A mark stands for one set of phrase places; words with the same places share it.
-        self._marks: dict[frozenset[tuple[int, int]], str] = {}
-        self._mark_places: dict[str, frozenset[tuple[int, int]]] = {}
-        self._mark_ranges = _mark_ranges(_MARK_AREAS)
-        self._mark_counts = [0, 0]  # marks given so far: starters, others
-        self._starter_pairs = _starter_pairs(self._mark_ranges[0])
-        # two marks (a starter and the next token's) → the phrases that can start there:
-        # (term id, whether the two words are the whole phrase)
-        self._pairs: dict[str, tuple[tuple[int, bool], ...]] = {}
+        # per language (words are judged in the call's language)
+        self._lexicons = {"sv": _Lexicon(), "en": _Lexicon()}
+        self._starter_pairs = _starter_pairs()
         self._term_raws = [term.raw for term in self._terms]
         # For match_call: term → (need, audience, programmes) it triggers; need → its rules
         self._term_need_refs: dict[int, tuple[tuple[int, int, frozenset[str]], ...]] = {
@@ -481,25 +468,10 @@ class CompiledNeeds:
         specs = self._specs
         return frozenset(i for i in candidates if _satisfied(specs[i], word, wsv, wen, lang))
 
-    def _mark(self, places: frozenset[tuple[int, int]]) -> str:
-        mark = self._marks.get(places)
-        if mark is None:
-            kind = 0 if any(index == 0 for _t, index in places) else 1
-            number = self._mark_counts[kind]
-            self._mark_counts[kind] += 1
-            for area in self._mark_ranges[kind]:
-                if number < len(area):
-                    break
-                number -= len(area)
-            else:  # pragma: no cover - more sets of places than a ruleset has
-                raise RuntimeError("too many distinct phrase places")
-            mark = self._marks[places] = chr(area[number])
-            self._mark_places[mark] = places
-        return mark
-
-    def _learn(self, word: str, lang: str) -> _Entry:
+    def _learn(self, word: str, lexicon: _Lexicon, lang: str) -> str:
         """Judge a word once per language: the single-word terms it fits and its places
-        in phrases (automaton candidates, then stems, endings and compounds)."""
+        in phrases (automaton candidates, then stems, endings and compounds); give it a
+        character if it has either."""
         found = self._word_specs(word, lang)
         singles: dict[int, str] = {}
         places: set[tuple[int, int]] = set(self._literal_places.get(word, ()))
@@ -507,76 +479,95 @@ class CompiledNeeds:
             for term_id in self._single.get(spec, ()):
                 singles[term_id] = word
             places.update(self._spec_places.get(spec, ()))
-        mark = self._mark(frozenset(places)) if places else _NO_MARK
-        return _Entry(word, tuple(singles.items()), mark)
+        if not singles and not places:
+            return _NOTHING
+        kind = 0 if any(index == 0 for _t, index in places) else 1
+        pool = _OTHER_CHARS if kind else _STARTER_CHARS
+        char = chr(pool[lexicon.counts[kind]])  # _scan made sure there is room
+        lexicon.counts[kind] += 1
+        lexicon.singles[char] = tuple(singles.items())
+        if places:
+            lexicon.places[char] = frozenset(places)
+        return char
 
-    def _pair(self, pair: str) -> tuple[tuple[int, bool], ...]:
-        """The phrases whose first two words the two marks of ``pair`` can be."""
-        second = self._mark_places[pair[1]]
+    def _pair(self, lexicon: _Lexicon, pair: str) -> tuple[tuple[int, bool], ...]:
+        """The phrases whose first two words the two words of ``pair`` can be."""
+        second = lexicon.places.get(pair[1], frozenset())
         size = self._phrase_size
         return tuple(
             (t, size[t] == 2)
-            for t, index in sorted(self._mark_places[pair[0]])
+            for t, index in sorted(lexicon.places[pair[0]])
             if index == 0 and (t, 1) in second
         )
 
     def _scan(self, toks: list[str], lang: str) -> dict[int, str]:
         """Matched single-word terms and phrases of one field: term id → matched text.
 
-        Everything per token runs in C (map, dict.fromkeys, str.join, one regular
-        expression): each token becomes its word's entry; each entry gives its single-word
-        terms and a mark, one character for its places in phrases (words with the same
-        places share it). Where a mark that can start a phrase is followed by another, the
-        pair of marks says which phrases can start there (cached per pair); only those
-        places are looked at in Python."""
+        Everything per token runs in C (map, str.join, dict.fromkeys, one regular
+        expression): the tokens become one string with a character per token, their
+        word's (see _Lexicon). The distinct characters give the single-word terms; where a
+        word that can start a phrase is followed by another, the pair of characters says
+        which phrases can start there (cached per pair); only those places are looked at
+        in Python."""
         lexicon = self._lexicons[lang]
-        if len(lexicon) > _CACHE_LIMIT:  # start afresh (bounded memory)
-            lexicon.clear()
-        entries = list(map(lexicon.get, toks, repeat(_UNKNOWN)))
-        if _UNKNOWN in entries:
-            for word in list(filterfalse(lexicon.__contains__, dict.fromkeys(toks))):
-                lexicon[word] = self._learn(word, lang)
-            entries = list(map(lexicon.__getitem__, toks))
+        chars = "".join(map(lexicon.chars.get, toks, repeat(_UNKNOWN)))
+        if _UNKNOWN in chars:
+            new = list(filterfalse(lexicon.chars.__contains__, dict.fromkeys(toks)))
+            if (
+                len(lexicon.chars) > _CACHE_LIMIT
+                or lexicon.counts[0] + len(new) > len(_STARTER_CHARS)
+                or lexicon.counts[1] + len(new) > len(_OTHER_CHARS)
+            ):  # start afresh (bounded memory)
+                lexicon = self._lexicons[lang] = _Lexicon()
+                new = list(dict.fromkeys(toks))
+            for word in new:
+                lexicon.chars[word] = self._learn(word, lexicon, lang)
+            chars = "".join(map(lexicon.chars.__getitem__, toks))
         # First-occurrence order, so that a term fitted by several words reports the first
         # one in the text (the earliest word is applied last here).
+        matched = chars.replace(_NOTHING, "")
+        if not matched:
+            return {}
         out: dict[int, str] = dict(
-            chain.from_iterable(map(_get_singles, reversed(dict.fromkeys(entries))))
+            chain.from_iterable(map(lexicon.singles.__getitem__, reversed(dict.fromkeys(matched))))
         )
-        marks = "".join(map(_get_mark, entries))
-        if marks.isspace():
-            return out
-        pairs = self._pairs
-        distinct = dict.fromkeys(self._starter_pairs.findall(marks))
-        for pair in list(filterfalse(pairs.__contains__, distinct)):
-            pairs[pair] = self._pair(pair)
+        pairs = lexicon.pairs
+        distinct = dict.fromkeys(self._starter_pairs.findall(chars))
+        new_pairs = list(filterfalse(pairs.__contains__, distinct))
+        if new_pairs:
+            if len(pairs) > _CACHE_LIMIT:
+                pairs.clear()
+            for pair in new_pairs:
+                pairs[pair] = self._pair(lexicon, pair)
         linked = list(filter(pairs.__getitem__, distinct))
         if linked:
-            self._place_phrases(toks, marks, linked, out)
+            self._place_phrases(toks, chars, linked, lexicon, out)
         return out
 
     def _place_phrases(
-        self, toks: list[str], marks: str, linked: list[str], out: dict[int, str]
+        self, toks: list[str], chars: str, linked: list[str], lexicon: _Lexicon, out: dict[int, str]
     ) -> None:
-        """Add the phrases that start at the places of ``linked`` (pairs of marks), each
-        at the place where it was found first by its anchor: the anchor word (its first
-        pattern word) that occurs first in the field, then that word's earliest place."""
+        """Add the phrases that start at the places of ``linked`` (pairs of characters),
+        each at the place where it was found first by its anchor: the anchor word (its
+        first pattern word) that occurs first in the field, then that word's earliest
+        place."""
         places: dict[int, list[int]] = {}
-        mark_places = self._mark_places
-        size = len(marks)
+        word_places = lexicon.places
+        size = len(chars)
         for pair in linked:
-            phrases = self._pairs[pair]
-            at = marks.find(pair)
+            phrases = lexicon.pairs[pair]
+            at = chars.find(pair)
             while at >= 0:
                 for term_id, whole in phrases:
                     if not whole:
                         length = self._phrase_size[term_id]
                         if at + length > size or any(
-                            (term_id, index) not in mark_places.get(marks[at + index], ())
+                            (term_id, index) not in word_places.get(chars[at + index], ())
                             for index in range(2, length)
                         ):
                             continue
                     places.setdefault(term_id, []).append(at)
-                at = marks.find(pair, at + 1)
+                at = chars.find(pair, at + 1)
         terms = self._terms
         for term_id, starts in places.items():
             term = terms[term_id]

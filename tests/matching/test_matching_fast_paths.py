@@ -203,7 +203,7 @@ def test_phrase_whose_anchor_is_its_last_word_at_the_end_of_a_field():
     assert match_call(compiled, {"title": "Stöd till förvaltning", "language": "sv"}) == []
 
 
-def test_marks_past_the_first_private_use_area(monkeypatch):
+def test_lexicon_restart_when_its_characters_run_out(monkeypatch):
     import matching.engine as engine
 
     calls = [
@@ -216,16 +216,24 @@ def test_marks_past_the_first_private_use_area(monkeypatch):
     ]
     expected = [[(t.key, t.score, t.reasons) for t in _tags(call).values()] for call in calls]
     assert all(expected)
-    # Room for two marks of each kind in the first area: the others go to the next ones,
-    # with the same results.
-    monkeypatch.setattr(
-        engine, "_MARK_AREAS", ((0xE000, 0xE003), (0xF0000, 0xF0003), (0x100000, 0x10FFFD))
-    )
+    # Characters for a dozen words of each kind: each new call's words start the
+    # language's lexicon afresh, with the same results.
+    monkeypatch.setattr(engine, "_STARTER_CHARS", range(0x10000, 0x1000C))
+    monkeypatch.setattr(engine, "_OTHER_CHARS", range(0x20000, 0x2000C))
     compiled = compile_needs(NEEDS)
-    for _ in range(2):
-        got = [[(t.key, t.score, t.reasons) for t in match_call(compiled, call)] for call in calls]
-        assert got == expected
-    assert max(compiled._marks.values()) >= "\U00100000"
+    seen: dict[str, list[object]] = {"en": [], "sv": []}  # kept alive: ids stay unique
+    for round_ in range(3):
+        for call, tags in zip(calls, expected, strict=True):
+            fresh = " ".join(
+                f"energ{round_}{c} project{round_}{c} x{round_}{c}hälsan" for c in "abcdef"
+            )
+            other = dict(call, summary=fresh)
+            match_call(compiled, other)
+            got = [(t.key, t.score, t.reasons) for t in match_call(compiled, call)]
+            assert got == tags
+            seen[call["language"]].append(compiled._lexicons[call["language"]])
+    restarts = {lang: len({id(x) for x in kept}) - 1 for lang, kept in seen.items()}
+    assert restarts["en"] >= 2 and restarts["sv"] >= 2
 
 
 _SNIPPET_WORDS = ["Kultur", "kulturen", "climate", "Climate-adaptation", "ÅLDRE", "äldre", "x"]
