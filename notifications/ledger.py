@@ -26,6 +26,8 @@ from __future__ import annotations
 
 import logging
 import ssl
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -33,6 +35,8 @@ from typing import Any
 
 from sqlalchemy import bindparam, func, insert, update
 from sqlalchemy import select as sa_select
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
@@ -41,7 +45,7 @@ from config.loader import Config
 from notifications.digest import Digest, Entry, Link, Match, Section, build_digest, digest_group
 from notifications.formatting import header_safe, week_key, week_label
 from notifications.render import build_message, digest_mail, new_message_id, render_digest
-from notifications.sender import Mail, SendResult, send_messages, write_outbox
+from notifications.sender import Mail, SendResult, send_feed, send_messages, write_outbox
 from notifications.subscribers import SubscriberView, list_subscribers, views
 from storage.db import session_scope
 from storage.models import Announcement, Delivery
@@ -67,6 +71,10 @@ _SETTLE_NOT_DONE = (
 )
 _SETTLE_DONE = _SETTLE_NOT_DONE.values(sent_at=bindparam("new_sent_at"))
 _NEW_DELIVERY = insert(_DELIVERY)
+_SKIP_DUPLICATES = {
+    "sqlite": sqlite_insert(_ANNOUNCEMENT).on_conflict_do_nothing(),
+    "postgresql": postgresql_insert(_ANNOUNCEMENT).on_conflict_do_nothing(),
+}
 
 
 @dataclass
@@ -182,6 +190,30 @@ def record_announcements(
     return len(rows_to_add)
 
 
+def _add_announcements(
+    conn: Connection,
+    *,
+    subscriber_id: int,
+    items: list[tuple[int, str]],
+    delivery_id: int,
+    now: datetime,
+) -> None:
+    """record_announcements in one statement: a multi-row INSERT that skips the rows
+    already there (ON CONFLICT DO NOTHING on the unique (subscriber, call, reason))."""
+    rows = [
+        {
+            "subscriber_id": subscriber_id,
+            "call_id": call_id,
+            "reason": reason,
+            "delivery_id": delivery_id,
+            "created_at": now,
+        }
+        for call_id, reason in dict.fromkeys((c, r[:64]) for c, r in items)
+    ]
+    if rows:
+        conn.execute(_SKIP_DUPLICATES[conn.dialect.name], rows)
+
+
 def _settle(
     engine: Engine,
     job: _Job,
@@ -207,7 +239,15 @@ def _settle(
         )
         if updated.rowcount == 0:  # the subscriber was removed meanwhile
             return
-        if done:
+        if done and conn.dialect.name in _SKIP_DUPLICATES:
+            _add_announcements(
+                conn,
+                subscriber_id=job.digest.subscriber.id,
+                items=job.digest.announcements,
+                delivery_id=job.delivery_id,
+                now=now,
+            )
+        elif done:
             record_announcements(
                 session=conn,
                 subscriber_id=job.digest.subscriber.id,
@@ -265,85 +305,101 @@ def run_digest(
             else set()
         )
 
-    jobs: list[_Job] = []
-    cache: dict[Any, Any] = {}  # calls, tags and entries shared by one group's digests
-    # Group by group (stable: the order within a group is kept), so the cache holds one group.
-    subscribers.sort(key=lambda s: repr(digest_group(s)))
-    for sub in subscribers:
-        try:
-            with session_scope(engine) as session:
-                delivery = _get_delivery(session, sub.id, week) if sub.id in has_row else None
-                if delivery is not None and delivery.status in DONE:
-                    report.already.append(sub.email)
-                    continue
-                digest = build_digest(
-                    session=session, config=config, subscriber=sub, now=now, cache=cache
-                )
-                if digest is None:
-                    report.empty.append(sub.email)
-                    continue
-                if not recording:
+    def prepared(pause: Callable[[], None] = lambda: None) -> Iterator[_Job]:
+        """Each subscriber's digest in turn; in the recording modes its pending row (with
+        the Message-ID) is committed before the job is yielded, i.e. before any sending.
+        ``pause()`` is called between the steps of making one (see produce below)."""
+        cache: dict[Any, Any] = {}  # calls, tags and entries shared by one group's digests
+        # Group by group (stable: the order within a group is kept): the cache holds one group.
+        for sub in sorted(subscribers, key=lambda s: repr(digest_group(s))):
+            try:
+                job = _prepare(sub, cache, pause)
+            except IntegrityError:
+                # another run created this week's row for this subscriber first: it sends it
+                report.already.append(sub.email)
+                continue
+            if job is not None:
+                yield job
+
+    def _prepare(
+        sub: SubscriberView, cache: dict[Any, Any], pause: Callable[[], None]
+    ) -> _Job | None:
+        with session_scope(engine) as session:
+            delivery = _get_delivery(session, sub.id, week) if sub.id in has_row else None
+            if delivery is not None and delivery.status in DONE:
+                report.already.append(sub.email)
+                return None
+            digest = build_digest(
+                session=session, config=config, subscriber=sub, now=now, cache=cache
+            )
+            if digest is None:
+                report.empty.append(sub.email)
+                return None
+            pause()
+            if not recording:
+                if mode == "preview":
                     rendered = render_digest(digest, timezone=settings.timezone)
-                    if mode == "preview":
-                        message = digest_mail(
-                            digest,
-                            settings=settings,
-                            message_id=new_message_id(settings, week=week, subscriber_id=sub.id),
-                            rendered=rendered,
-                        )
-                        stem = _file_stem(week, sub.email)
-                        eml = write_outbox(preview_dir, message, stem=stem)
-                        txt = eml.with_suffix(".txt")
-                        txt.write_text(rendered.text, encoding="utf-8")
-                        report.files.extend([eml, eml.with_suffix(".html"), txt])
-                        report.previewed.append(sub.email)
-                    else:
-                        report.would_send.append(sub.email)
-                    continue
-                subject = header_safe(digest.subject, 180)
-                if delivery is None:
-                    message_id = new_message_id(settings, week=week, subscriber_id=sub.id)
-                    inserted = session.connection().execute(
-                        _NEW_DELIVERY,
-                        {
-                            "subscriber_id": sub.id,
-                            "kind": "digest",
-                            "week": week,
-                            "status": "pending",
-                            "message_id": message_id,
-                            "subject": subject,
-                            "call_ids": digest.call_ids,
-                            "attempts": 0,
-                            "error": None,
-                            "created_at": now,
-                            "sent_at": None,
-                        },
+                    message = digest_mail(
+                        digest,
+                        settings=settings,
+                        message_id=new_message_id(settings, week=week, subscriber_id=sub.id),
+                        rendered=rendered,
                     )
-                    delivery_id = inserted.inserted_primary_key[0]
+                    stem = _file_stem(week, sub.email)
+                    eml = write_outbox(preview_dir, message, stem=stem)
+                    txt = eml.with_suffix(".txt")
+                    txt.write_text(rendered.text, encoding="utf-8")
+                    report.files.extend([eml, eml.with_suffix(".html"), txt])
+                    report.previewed.append(sub.email)
                 else:
-                    delivery.subject = subject
-                    delivery.call_ids = digest.call_ids
-                    session.add(delivery)
-                    session.flush()
-                    delivery_id, message_id = delivery.id, delivery.message_id
-                message = digest_mail(digest, settings=settings, message_id=message_id)
-                jobs.append(_Job(delivery_id, digest, message))
-            # the pending row (with its Message-ID) is committed here, before any sending
-        except IntegrityError:
-            # another run created this week's row for this subscriber first: it sends it
-            jobs = [j for j in jobs if j.digest.subscriber.id != sub.id]
-            report.already.append(sub.email)
+                    report.would_send.append(sub.email)
+                return None
+            if delivery is None:
+                message_id = new_message_id(settings, week=week, subscriber_id=sub.id)
+            else:
+                message_id = delivery.message_id
+            # made before the row is written, so the write transaction stays short
+            message = digest_mail(digest, settings=settings, message_id=message_id)
+            pause()
+            subject = header_safe(digest.subject, 180)
+            if delivery is None:
+                inserted = session.connection().execute(
+                    _NEW_DELIVERY,
+                    {
+                        "subscriber_id": sub.id,
+                        "kind": "digest",
+                        "week": week,
+                        "status": "pending",
+                        "message_id": message_id,
+                        "subject": subject,
+                        "call_ids": digest.call_ids,
+                        "attempts": 0,
+                        "error": None,
+                        "created_at": now,
+                        "sent_at": None,
+                    },
+                )
+                delivery_id = inserted.inserted_primary_key[0]
+            else:
+                delivery.subject = subject
+                delivery.call_ids = digest.call_ids
+                session.add(delivery)
+                session.flush()
+                delivery_id = delivery.id
+        # the pending row (with its Message-ID) is committed here, before any sending
+        return _Job(delivery_id, digest, message)
 
     if mode == "outbox":
         outbox = Path(settings.digest.outbox_dir)
-        for job in jobs:
+        for job in prepared():
             eml = write_outbox(
                 outbox, job.message, stem=_file_stem(week, job.digest.subscriber.email)
             )
             report.files.extend([eml, eml.with_suffix(".html")])
             _settle(engine, job, status="written", now=now)
             report.written.append(job.digest.subscriber.email)
-    elif mode == "smtp" and jobs:
+    elif mode == "smtp":
+        jobs: list[_Job] = []
 
         def on_result(index: int, result: SendResult) -> None:
             job = jobs[index]
@@ -372,13 +428,25 @@ def run_digest(
                 )
                 report.pending[email] = result.error or "temporary failure"
 
-        send_messages(
-            settings.smtp, [j.message for j in jobs], tls_context=tls_context, on_result=on_result
-        )
+        def produce(submit: Callable[[Mail], int]) -> None:
+            # Each message is sent (by the sender's thread, with its event loop) while the
+            # next one is made here. Making one holds the GIL for a few milliseconds; the
+            # pauses (time.sleep(0) releases the GIL) let the sender handle the server's
+            # replies at once instead of after the interpreter's switch interval (5 ms).
+            for job in prepared(pause=lambda: time.sleep(0)):
+                jobs.append(job)  # before submit: on_result may run at once
+                index = submit(job.message)
+                assert index == len(jobs) - 1  # noqa: S101 - submit numbers messages in order
+                time.sleep(0)
+
+        send_feed(settings.smtp, produce, tls_context=tls_context, on_result=on_result)
         if report.failed:
             report.coordinator_notified = _tell_coordinator(
                 config, report, now=now, tls_context=tls_context
             )
+    else:
+        for _ in prepared():  # preview and dry run: nothing is yielded
+            pass
     return report
 
 

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from email.message import EmailMessage
 from email.policy import SMTP as SMTP_POLICY
 from pathlib import Path
+from typing import Any
 
 import aiosmtplib
 
@@ -125,6 +126,42 @@ async def _send_one(client: aiosmtplib.SMTP, message: AnyMessage):
     return await client.send_message(message)
 
 
+class _Feed:
+    """The messages of one sending run, in order: all known at the start (send_messages) or
+    handed over one by one from another thread while earlier ones are sent (send_feed)."""
+
+    def __init__(self) -> None:
+        self.messages: list[AnyMessage] = []
+        self.results: list[SendResult] = []
+        self.queue: asyncio.Queue[int] = asyncio.Queue()
+        self.closed = asyncio.Event()
+        self.loop = asyncio.get_running_loop()
+        self._lock = threading.Lock()
+
+    def _append(self, message: AnyMessage) -> int:
+        result = SendResult(message_id=_message_id(message), recipients=_recipients(message))
+        with self._lock:
+            self.messages.append(message)
+            self.results.append(result)
+            return len(self.messages) - 1
+
+    def add(self, message: AnyMessage) -> int:
+        """In the event loop's thread."""
+        index = self._append(message)
+        self.queue.put_nowait(index)
+        return index
+
+    def submit(self, message: AnyMessage) -> int:
+        """From another thread: queue ``message`` for sending; returns its index."""
+        index = self._append(message)
+        self.loop.call_soon_threadsafe(self.queue.put_nowait, index)
+        return index
+
+    def close(self) -> None:
+        """From another thread: no more messages (the ones submitted are still sent)."""
+        self.loop.call_soon_threadsafe(self.closed.set)
+
+
 async def send_messages_async(
     smtp_settings: SmtpSettings,
     messages: Sequence[AnyMessage],
@@ -136,10 +173,29 @@ async def send_messages_async(
     soon as each message is settled (sent, failed permanently, or out of attempts)."""
     if not smtp_settings.host:
         raise ValueError("no SMTP host configured (use write_outbox instead)")
-    results = [SendResult(message_id=_message_id(m), recipients=_recipients(m)) for m in messages]
-    queue: asyncio.Queue[int] = asyncio.Queue()
-    for index in range(len(messages)):
-        queue.put_nowait(index)
+    feed = _Feed()
+    for message in messages:
+        feed.add(message)
+    feed.closed.set()
+    return await _send_feed(
+        smtp_settings,
+        feed,
+        workers=max(1, min(smtp_settings.concurrency, len(messages))),
+        tls_context=tls_context,
+        on_result=on_result,
+    )
+
+
+async def _send_feed(
+    smtp_settings: SmtpSettings,
+    feed: _Feed,
+    *,
+    workers: int,
+    tls_context: ssl.SSLContext | None,
+    on_result: Callable[[int, SendResult], None] | None,
+) -> list[SendResult]:
+    """Send the feed's messages until it is closed and every message is settled."""
+    messages, results, queue = feed.messages, feed.results, feed.queue
     delay_tasks: set[asyncio.Task] = set()
     login_failed: list[str] = []  # set once the server refuses our credentials
 
@@ -245,16 +301,14 @@ async def send_messages_async(
             if client is not None:
                 await _quit(client)
 
-    workers = [
-        asyncio.create_task(worker())
-        for _ in range(max(1, min(smtp_settings.concurrency, len(messages))))
-    ]
+    tasks = [asyncio.create_task(worker()) for _ in range(workers)]
     try:
+        await feed.closed.wait()
         await queue.join()
     finally:
-        for task in workers:
+        for task in tasks:
             task.cancel()
-        await asyncio.gather(*workers, return_exceptions=True)
+        await asyncio.gather(*tasks, return_exceptions=True)
         for task in list(delay_tasks):
             task.cancel()
     return results
@@ -319,6 +373,59 @@ def send_messages(
     if "error" in box:
         raise box["error"]  # type: ignore[misc]
     return box["value"]  # type: ignore[return-value]
+
+
+def send_feed(
+    smtp_settings: SmtpSettings,
+    produce: Callable[[Callable[[AnyMessage], int]], None],
+    *,
+    tls_context: ssl.SSLContext | None = None,
+    on_result: Callable[[int, SendResult], None] | None = None,
+) -> list[SendResult]:
+    """Send messages while they are being made: ``produce(submit)`` runs in this thread and
+    calls ``submit(message) -> index`` for each message, which is sent at once by a helper
+    thread's event loop (as :func:`send_messages` would, ``on_result`` called there) while
+    ``produce`` makes the next. Returns one SendResult per submitted message, in order,
+    once ``produce`` has returned (or raised: then after the submitted messages are
+    settled, the exception is raised again) and every submitted message is settled."""
+    if not smtp_settings.host:
+        raise ValueError("no SMTP host configured (use write_outbox instead)")
+    started = threading.Event()
+    box: dict[str, Any] = {}
+
+    async def main() -> list[SendResult]:
+        feed = _Feed()
+        box["feed"] = feed
+        started.set()
+        return await _send_feed(
+            smtp_settings,
+            feed,
+            workers=max(1, smtp_settings.concurrency),
+            tls_context=tls_context,
+            on_result=on_result,
+        )
+
+    def run() -> None:
+        try:
+            box["value"] = asyncio.run(main())
+        except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread
+            box["error"] = exc
+        finally:
+            started.set()
+
+    thread = threading.Thread(target=run, name="bevaka-smtp")
+    thread.start()
+    started.wait()
+    try:
+        if "feed" in box:
+            produce(box["feed"].submit)
+    finally:
+        if "feed" in box:
+            box["feed"].close()
+        thread.join()
+    if "error" in box:
+        raise box["error"]
+    return box["value"]
 
 
 _UNSAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")

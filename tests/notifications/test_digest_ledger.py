@@ -208,3 +208,39 @@ def test_a_concurrent_run_that_claimed_the_week_first_wins(engine, session, worl
     rows = {d.subscriber_id: d for d in session.exec(select(Delivery)).all()}
     assert rows[world["anna"]].message_id == "<other-run@lidkoping.se>"
     assert rows[world["anna"]].status == "pending"
+
+
+def test_settling_skips_announcements_already_recorded(engine, session, world, make_config):
+    """A settle adds each (call, reason) once even when another run recorded some of them
+    meanwhile (the unique (subscriber, call, reason) row is skipped, not an error)."""
+    from notifications.ledger import _Job, _settle
+    from notifications.render import digest_mail
+
+    config = make_config()
+    anna = session.get(Subscriber, world["anna"])
+    digest = build_digest(session=session, config=config, subscriber=anna, now=NOW)
+    told = digest.announcements
+    assert len(told) >= 4
+    delivery = Delivery(
+        subscriber_id=anna.id, week="2026-W48", message_id="<t@lidkoping.se>", created_at=NOW
+    )
+    session.add(delivery)
+    session.add(
+        Announcement(subscriber_id=anna.id, call_id=told[0][0], reason=told[0][1], created_at=NOW)
+    )
+    session.commit()
+    before = {
+        (r.call_id, r.reason)
+        for r in session.exec(select(Announcement).where(Announcement.subscriber_id == anna.id))
+    }
+    assert told[0] in before and not before & set(told[1:])
+    job = _Job(delivery.id, digest, digest_mail(digest, settings=config.settings, message_id="<t>"))
+    _settle(engine, job, status="sent", now=NOW, attempts=1)
+    _settle(engine, job, status="sent", now=NOW, attempts=1)  # a second settle adds nothing
+    session.expire_all()
+    rows = session.exec(select(Announcement).where(Announcement.subscriber_id == anna.id)).all()
+    assert sorted((r.call_id, r.reason) for r in rows) == sorted(before | set(told))
+    assert [r.delivery_id for r in rows if (r.call_id, r.reason) == told[0]] == [None]
+    assert {r.delivery_id for r in rows if (r.call_id, r.reason) in told[1:]} == {delivery.id}
+    settled = session.get(Delivery, delivery.id)
+    assert settled.status == "sent" and settled.attempts == 2 and settled.sent_at is not None
