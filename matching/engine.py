@@ -363,12 +363,23 @@ class CompiledNeeds:
         self._starter_pairs = _starter_pairs()
         self._term_raws = [term.raw for term in self._terms]
         # For match_call: term → (need, audience, programmes) it triggers; need → its rules
-        self._term_need_refs: dict[int, tuple[tuple[int, int, frozenset[str]], ...]] = {
+        # (what a term found in a field weighs in the need: the field's weight x the need's)
+        need_weights = [
+            {f: round(w * need.weight, 4) for f, w in self.field_weights.items()}
+            for need in self._needs
+        ]
+        self._term_need_refs: dict[
+            int, tuple[tuple[int, int, frozenset[str], dict[str, float]], ...]
+        ] = {
             term_id: tuple(
-                (n, self._needs[n].audience, self._needs[n].programmes) for n in sorted(ids)
+                (n, self._needs[n].audience, self._needs[n].programmes, need_weights[n])
+                for n in sorted(ids)
             )
             for term_id, ids in self._term_needs.items()
         }
+        # A need of all-groups only also scores terms that trigger nothing (later groups'),
+        # so the score of its förvaltning/topic has no bound from the triggers (see _tags).
+        self._unbounded = frozenset(need.audience for need in self._needs if not need.any)
         # need → (none, any, all-groups as sets, all-groups, field → weight of a term found
         # there (rounded as _hit), name, any-term → its first place in any)
         self._need_rules = [
@@ -734,27 +745,38 @@ class CompiledNeeds:
         terms_found = text_of.keys()
         # audience → need → its matched trigger terms (any-terms, or the first group's)
         touched: dict[int, dict[int, list[int]]] = {}
+        # audience → the most its score can be: every trigger at its weight, as if no two
+        # found the same words and every need passed
+        bound: dict[int, float] = {}
         term_needs = self._term_need_refs
         for term_id in terms_found:
-            for need_id, audience, programmes in term_needs.get(term_id, ()):
+            name = field_of[term_id]
+            for need_id, audience, programmes, weights in term_needs.get(term_id, ()):
                 if programmes and programme not in programmes:
                     continue
                 needs = touched.get(audience)
                 if needs is None:
                     touched[audience] = {need_id: [term_id]}
-                elif need_id in needs:
+                    bound[audience] = weights[name]
+                    continue
+                if need_id in needs:
                     needs[need_id].append(term_id)
                 else:
                     needs[need_id] = [term_id]
+                bound[audience] += weights[name]
         if not touched:
             return []
+        unbounded = self._unbounded
+        audiences = self._audiences
         raws = self._term_raws
         need_rules = self._need_rules
         field_weights = self._rounded_field_weights
         out: list[TagResult] = []
         snippets: dict[tuple[str, str], str] = {}
         for index in sorted(touched):
-            audience = self._audiences[index]
+            audience = audiences[index]
+            if bound[index] < audience.threshold - 1e-9 and index not in unbounded:
+                continue  # it cannot reach the threshold
             if audience.none and not terms_found.isdisjoint(audience.none):
                 continue  # excluded: never tagged
             # match text → (weight, term id, field, need name), as in _judge_audience
