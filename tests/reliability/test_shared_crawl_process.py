@@ -60,6 +60,19 @@ class KillCrawlerOnce(Fault):
         self.then.answer(handler, hit)
 
 
+def _crawl_feeds(server: FaultServer, db_url: str, keys: list[str], **crawl_settings):
+    """Crawl feed sources ``keys`` served by ``server`` (``settings.crawl`` overridden)."""
+    entries = [feed_entry(k) for k in keys]
+    for entry in entries:
+        entry["url"] = server.base_url + entry["url"]
+    config = with_sources(shipped_config(), entries)
+    crawl = config.settings.crawl.model_copy(update=crawl_settings)
+    config = dataclasses.replace(
+        config, settings=config.settings.model_copy(update={"crawl": crawl})
+    )
+    return crawl_sources(config=config, database_url=db_url, now=NOW, settings_overrides=OVERRIDES)
+
+
 def test_a_killed_shared_process_reruns_each_unfinished_source_alone(db_url):
     keys = ["first", "victim", "after"]
     with FaultServer() as server:
@@ -67,17 +80,7 @@ def test_a_killed_shared_process_reruns_each_unfinished_source_alone(db_url):
         server.route("/first/feed.xml", Body(rss("first", 2), FEED_TYPE))
         server.route("/victim/feed.xml", killer)
         server.route("/after/feed.xml", Body(rss("after", 4), FEED_TYPE))
-        entries = [feed_entry(k) for k in keys]
-        for entry in entries:
-            entry["url"] = server.base_url + entry["url"]
-        config = with_sources(shipped_config(), entries)
-        crawl = config.settings.crawl.model_copy(update={"sources_per_process": 3})
-        config = dataclasses.replace(
-            config, settings=config.settings.model_copy(update={"crawl": crawl})
-        )
-        results = crawl_sources(
-            config=config, database_url=db_url, now=NOW, settings_overrides=OVERRIDES
-        )
+        results = _crawl_feeds(server, db_url, keys, sources_per_process=3)
         hits = {k: server.hits(f"/{k}/feed.xml") for k in keys}
 
     assert killer.kills == 1  # the shared process (one host: one source at a time) died
@@ -110,17 +113,7 @@ def test_sources_per_process_1_gives_each_source_its_own_process(db_url):
         killer = KillCrawlerOnce(Body(rss("victim", 3), FEED_TYPE))
         server.route("/victim/feed.xml", killer)
         server.route("/after/feed.xml", Body(rss("after", 1), FEED_TYPE))
-        entries = [feed_entry("victim"), feed_entry("after")]
-        for entry in entries:
-            entry["url"] = server.base_url + entry["url"]
-        config = with_sources(shipped_config(), entries)
-        crawl = config.settings.crawl.model_copy(update={"sources_per_process": 1})
-        config = dataclasses.replace(
-            config, settings=config.settings.model_copy(update={"crawl": crawl})
-        )
-        results = crawl_sources(
-            config=config, database_url=db_url, now=NOW, settings_overrides=OVERRIDES
-        )
+        results = _crawl_feeds(server, db_url, ["victim", "after"], sources_per_process=1)
     victim, after = results
     assert (victim.outcome, after.outcome, after.new) == ("failed", "ok", 1)
     assert "crawl process exited with status -9" in victim.error
@@ -159,14 +152,7 @@ def test_sources_of_one_host_are_never_crawled_at_once(db_url):
         for key in keys:
             feed = Body(rss(key, 1), FEED_TYPE)
             server.route(f"/{key}/feed.xml", Counted(Slow(0.3, feed), group))
-        entries = [feed_entry(k) for k in keys]
-        for entry in entries:
-            entry["url"] = server.base_url + entry["url"]
-        config = with_sources(shipped_config(), entries)
-        assert config.settings.crawl.parallel_sources > 1
-        results = crawl_sources(
-            config=config, database_url=db_url, now=NOW, settings_overrides=OVERRIDES
-        )
+        results = _crawl_feeds(server, db_url, keys, parallel_sources=4)
     assert [(r.outcome, r.new) for r in results] == [("ok", 1)] * 4
     assert group["seen"] == {"127.0.0.1": 1}
 
@@ -209,14 +195,7 @@ def test_a_crawl_process_opens_no_port(db_url):
     with FaultServer() as server:
         recorder = RecordListeners(Body(rss("quiet", 1), FEED_TYPE))
         server.route("/quiet/feed.xml", recorder)
-        entry = feed_entry("quiet")
-        entry["url"] = server.base_url + entry["url"]
-        (result,) = crawl_sources(
-            config=with_sources(shipped_config(), [entry]),
-            database_url=db_url,
-            now=NOW,
-            settings_overrides=OVERRIDES,
-        )
+        (result,) = _crawl_feeds(server, db_url, ["quiet"])
     assert result.outcome == "ok"
     assert len(recorder.seen) == 1
     assert list(recorder.seen.values()) == [[]]
