@@ -193,10 +193,40 @@ def _format_date(dt: datetime, tz: Any) -> str:
 
 
 _ANNOUNCEMENT = Announcement.__table__
+_TOLD_MANY = sa_select(
+    _ANNOUNCEMENT.c.subscriber_id, _ANNOUNCEMENT.c.call_id, _ANNOUNCEMENT.c.reason
+).where(
+    _ANNOUNCEMENT.c.subscriber_id.in_(bindparam("subscriber_ids", expanding=True)),
+    _ANNOUNCEMENT.c.call_id.in_(bindparam("call_ids", expanding=True)),
+)
 _TOLD = sa_select(_ANNOUNCEMENT.c.call_id, _ANNOUNCEMENT.c.reason).where(
     _ANNOUNCEMENT.c.subscriber_id == bindparam("subscriber_id"),
     _ANNOUNCEMENT.c.call_id.in_(bindparam("call_ids", expanding=True)),
 )
+
+
+def _told(
+    session: Session, cache: dict[Any, Any] | None, group: Any, subscriber_id: int, ids: list[int]
+) -> set[tuple[int, str]]:
+    """What this subscriber was told about these calls. With a run's cache that knows the
+    group's subscribers (``cache["members"][group]``, set by run_digest), read for all of
+    them at the group's first digest: nothing else in the run writes a member's
+    announcements before that member's own digest is built and sent."""
+    members = (cache or {}).get("members", {}).get(group)
+    if cache is None or not members or subscriber_id not in members or not ids:
+        return announced_reasons(session=session, subscriber_id=subscriber_id, call_ids=ids)
+    if ("told", group) not in cache:
+        told: dict[int, set[tuple[int, str]]] = {m: set() for m in members}
+        member_ids = sorted(members)
+        for start in range(0, len(member_ids), 500):
+            rows = session.connection().execute(
+                _TOLD_MANY,
+                {"subscriber_ids": member_ids[start : start + 500], "call_ids": list(ids)},
+            )
+            for member, call_id, reason in rows:
+                told[member].add((call_id, reason))
+        cache[("told", group)] = told
+    return cache[("told", group)][subscriber_id]
 
 
 def announced_reasons(
@@ -417,11 +447,9 @@ def build_digest(
     if cache is not None and cache.get("group") != group:
         # Keep one group's calls and entries at a time (run_digest visits subscribers
         # group by group): the cache then costs one group's memory, not the whole run's.
-        sources = cache.get("sources")
+        kept = {k: cache[k] for k in ("sources", "members") if k in cache}
         cache.clear()
-        cache["group"] = group
-        if sources is not None:
-            cache["sources"] = sources
+        cache.update(kept, group=group)
     if cache is not None and ("calls", group) in cache:
         calls, tags, mentions = cache[("calls", group)]
     else:
@@ -432,7 +460,7 @@ def build_digest(
         if cache is not None:
             cache[("calls", group)] = (calls, tags, mentions)
     ids = [c.id for c in calls]
-    told = announced_reasons(session=session, subscriber_id=sub.id, call_ids=ids)
+    told = _told(session, cache, group, sub.id, ids)
 
     changes: dict[int, list[CallChange]] = {}
     if ids:

@@ -310,6 +310,10 @@ def run_digest(
         the Message-ID) is committed before the job is yielded, i.e. before any sending.
         ``pause()`` is called between the steps of making one (see produce below)."""
         cache: dict[Any, Any] = {}  # calls, tags and entries shared by one group's digests
+        members: dict[Any, set[int]] = {}
+        for sub in subscribers:
+            members.setdefault(digest_group(sub), set()).add(sub.id)
+        cache["members"] = members  # lets build_digest read a group's "told" at once
         # Group by group (stable: the order within a group is kept): the cache holds one group.
         for sub in sorted(subscribers, key=lambda s: repr(digest_group(s))):
             try:

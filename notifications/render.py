@@ -60,14 +60,24 @@ def _header_safe_filter(text: Any, *args: Any) -> str:
 
 
 def _remembered(function: Callable[[Any], Any]) -> Callable[[Any], Any]:
-    """``function`` remembered per (hashable) argument value."""
-    cached = lru_cache(maxsize=4096)(function)
+    """``function`` remembered per (hashable) argument value. The same Entry object recurs
+    in every digest of its group: it is found by identity first (hashing a frozen
+    dataclass means hashing all its fields, every time)."""
+    by_value = lru_cache(maxsize=4096)(function)
+    by_identity: dict[int, tuple[Any, Any]] = {}  # id → (the object itself, result)
 
     def call(value: Any) -> Any:
+        hit = by_identity.get(id(value))
+        if hit is not None and hit[0] is value:  # the object is held: its id is not reused
+            return hit[1]
         try:
-            return cached(value)
+            result = by_value(value)
         except TypeError:  # an unhashable value (e.g. lists in a hook's entry)
             return function(value)
+        if len(by_identity) >= 4096:
+            by_identity.clear()
+        by_identity[id(value)] = (value, result)
+        return result
 
     return call
 
@@ -78,13 +88,22 @@ class _Entries:
     many digests of a run, and an Entry is a frozen (hashable) value."""
 
     def __init__(self, env: Environment):
+        templates = _templates(env)
         self.html = _remembered(
-            lambda entry: Markup(env.get_template("_entry.html").render(entry=entry))  # noqa: S704 - autoescaped output
+            lambda entry: Markup(templates["_entry.html"].render(entry=entry))  # noqa: S704 - autoescaped output
         )
-        self.text = _remembered(lambda entry: env.get_template("_entry.txt").render(entry=entry))
+        self.text = _remembered(lambda entry: templates["_entry.txt"].render(entry=entry))
         self.inlined_html = _remembered(
             lambda entry: _INLINER.inline_fragment(str(self.html(entry)), _css())
         )
+
+
+def _templates(env: Environment) -> dict[str, Any]:
+    """The digest's templates, loaded once (get_template checks the file on every call)."""
+    if "templates" not in env.globals:
+        names = ("digest.html", "digest.txt", "_entry.html", "_entry.txt")
+        env.globals["templates"] = {name: env.get_template(name) for name in names}
+    return env.globals["templates"]
 
 
 @lru_cache(maxsize=4)
@@ -141,19 +160,18 @@ def render_digest(digest: Digest, *, timezone: str = "Europe/Stockholm") -> Rend
         text_entries.append(entry)
         return text_slot
 
-    outer_html = env.get_template("digest.html").render(
-        digest=digest, css=_css(), entry_html=html_entry
-    )
-    outer_text = env.get_template("digest.txt").render(digest=digest, entry_text=text_entry)
+    templates = _templates(env)
+    outer_html = templates["digest.html"].render(digest=digest, css=_css(), entry_html=html_entry)
+    outer_text = templates["digest.txt"].render(digest=digest, entry_text=text_entry)
     html_parts = _woven(
         _INLINER.inline(outer_html), html_slot, [entries.inlined_html(e) for e in html_entries]
     )
     text_parts = _woven(outer_text, text_slot, [entries.text(e) for e in text_entries])
     if html_parts is None:  # not expected; the whole document the plain way
-        html = env.get_template("digest.html").render(digest=digest, css=_css())
+        html = templates["digest.html"].render(digest=digest, css=_css())
         html_parts = (_INLINER.inline(html),)
     if text_parts is None:
-        text_parts = (env.get_template("digest.txt").render(digest=digest),)
+        text_parts = (templates["digest.txt"].render(digest=digest),)
     return Rendered(
         subject=header_safe(digest.subject, SUBJECT_MAX),
         html="".join(html_parts),

@@ -8,6 +8,7 @@ The key comes from ``BEVAKA_SECRET_KEY`` (settings.secret_key), never from YAML.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
@@ -30,6 +31,7 @@ class TokenData:
     email: str | None = None
 
 
+@lru_cache(maxsize=8)
 def _serializer(secret_key: str) -> URLSafeTimedSerializer:
     if not secret_key:
         raise TokenError("no secret key configured (set BEVAKA_SECRET_KEY)")
