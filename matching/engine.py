@@ -40,7 +40,7 @@ from matching.text import (
     inflects,
     language_code,
     normalise,
-    scan_tokens,
+    scan_text,
     snippet,
     snippet_in,
     starts_compound,
@@ -593,7 +593,7 @@ class CompiledNeeds:
     ) -> tuple[str, dict[str, str], list[tuple[str, dict[int, str]]]]:
         """(language, fields, [(field, term id → matched text)] in FIELDS order)."""
         fields = call_fields(call)
-        normal = {f: scan_tokens(normalise(text)) for f, text in fields.items() if text}
+        normal = {f: scan_text(text) for f, text in fields.items() if text}
         lang = language_code(_get(call, "language"))
         if lang is None:
             words: set[str] = set()

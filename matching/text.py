@@ -218,6 +218,23 @@ def scan_tokens(text: str) -> list[str]:
     return text.split()
 
 
+def scan_text(text: str | None) -> list[str]:
+    """``scan_tokens(normalise(text))``, faster for plain text (ASCII and the common
+    letters of _COMMON_LETTERS in either case): there NFKC changes nothing, nothing is
+    invisible, casefold() is lower(), and after it every character is ASCII or a letter."""
+    if not text:
+        return []
+    if text.isascii():
+        text = text.lower().translate(_ASCII_WORDS)
+    elif _NOT_PLAIN_CASE.search(text) is None:
+        text = text.lower().encode("utf-8").translate(_BYTE_WORDS).decode("utf-8")
+    else:
+        return scan_tokens(normalise(text))
+    if _BREAK_MARK in text:
+        text = text.replace(_BREAK_MARK, " . ")
+    return text.split()
+
+
 def language_code(value: str | None) -> str | None:
     """``"sv"``/``"en"`` for values like ``sv``, ``sv-SE``, ``EN``; None otherwise."""
     if not value:

@@ -17,6 +17,7 @@ from matching.text import (
     _needle_re,
     _search,
     normalise,
+    scan_text,
     scan_tokens,
     snippet,
     snippet_in,
@@ -46,6 +47,23 @@ def test_scan_tokens_are_the_tokens(text):
 @given(st.text(max_size=200))
 def test_scan_tokens_are_the_tokens_for_any_text(text):
     assert scan_tokens(normalise(text)) == _plain(text)
+
+
+_PLAIN = "abcXYZ019 .,;:|!?-_/()\n\tåäöéüæøáàèíóúñçëïâêîôûœÅÄÖÉÜÆØÁÀÈÍÓÚÑÇËÏÂÊÎÔÛŒ"
+
+
+@pytest.mark.parametrize("text", ODD_TEXTS)
+def test_scan_text_is_scan_tokens_of_the_normalised_text(text):
+    assert scan_text(text) == scan_tokens(normalise(text))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet=_PLAIN, max_size=200), st.text(max_size=3))
+def test_scan_text_of_plain_and_other_text(plain, other):
+    # plain letters take the fast way; one other character (ß, ſ, İ, ﬁ, a soft hyphen …)
+    # sends the whole text the plain way round
+    for text in (plain, plain + other, other + plain):
+        assert scan_text(text) == scan_tokens(normalise(text))
 
 
 NEEDS = NeedsFile.model_validate(
