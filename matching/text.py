@@ -383,20 +383,28 @@ def snippet_in(original: str, needle: str, width: int = SNIPPET_WIDTH) -> str:
         if span is None:  # the rarer fallbacks work on the flattened text
             return _snippet(flatten(original), needle, width)
     first, last = span
-    begin = max(0, first - width - 1)
+    begin = max(0, first - width - 4)  # room for a paragraph break or two
     if begin and original[begin] == " ":
         begin -= 1  # a side may have more than width + 1 characters
-    stop = last + width + 1
+    stop = last + width + 4
     if original[stop - 1 : stop] == " ":
         stop += 1
     window = original[begin:stop]
+    at, until, short = first - begin, last - begin, False
+    if "\n\n" in window:  # a paragraph break flattens to one space
+        left = window[:at].replace("\n\n", " ")
+        right = window[until:].replace("\n\n", " ")
+        window = left + window[at:until] + right
+        at, until = len(left), len(window) - len(right)
+        short = (begin > 0 and len(left) <= width) or (stop < len(original) and len(right) <= width)
     if (
-        window.isprintable()  # its only whitespace is ASCII spaces
+        not short
+        and window.isprintable()  # its only whitespace is ASCII spaces
         and "  " not in window
         and window[0] != " "
         and window[-1] != " "
     ):  # flattening would not change the text around the match (the common case)
-        local, first, last = window, first - begin, last - begin
+        local, first, last = window, at, until
     else:
         local, first, last = _flat_around(original, first, last, width)
     # as _snippet, on the local text: a cut side has more than width characters left

@@ -294,6 +294,21 @@ _SPACES = [" ", "  ", "\n\n", "\t", " \u00a0", "-", "/", ", ", ". ", "(", ")", "
     phrase=True,
     edge="",
 )
+# paragraph breaks that leave too little text on a side once flattened
+@example(
+    parts=[("Kultur", "\n\n"), ("xy", "\n\n"), ("xy", "\n\n"), ("x", "\n\n")]
+    + [("xy", ". "), ("Kultur", ". "), ("Kultur", "\n\n"), ("abc", "\n\n")],
+    pick=0,
+    phrase=False,
+    edge="",
+)
+@example(
+    parts=[("xy", " "), ("xy", ". "), ("abc", ". "), ("abc", "\n\n"), ("x", "\n\n")]
+    + [("xy", "\n\n"), ("xy", "\n\n"), ("Kultur", "\n\n"), ("Kultur", " ")],
+    pick=7,
+    phrase=False,
+    edge="",
+)
 # whitespace that flattening strips, just outside the text around the match
 @example(
     parts=[("xxxxxxxxx", " "), ("Kultur", " ")] + [("xx", " ")] * 10,
