@@ -307,7 +307,7 @@ def _encode_body(body: str | Sequence[str]) -> tuple[str, bytes]:
     """(Content-Transfer-Encoding, body with CRLF line ends ending in CRLF): 7bit when ASCII
     with lines of at most 78 characters, otherwise quoted-printable (lines of at most 76).
     ``body`` may come in parts (``Rendered.html_parts``), each but the last ending a line."""
-    parts = [body] if isinstance(body, str) else list(body)
+    parts = [body] if isinstance(body, str) else [part for part in body if part]
     if not all(part.endswith("\n") for part in parts[:-1]):
         parts = ["".join(parts)]
     encoded = [_encoded_part(part) for part in parts]

@@ -281,6 +281,12 @@ def test_entries_rendered_once_give_the_whole_document(session, world, who):
     assert rendered.text == "".join(rendered.text_parts) == whole_text
     again = render_digest(digest)  # from the remembered entries
     assert again == rendered
+    # the body is encoded part by part (each entry's encoding is remembered), not as a whole
+    from notifications.render import _encode_body, _encoded_part
+
+    _encoded_part.cache_clear()
+    _encode_body(rendered.html_parts)
+    assert _encoded_part.cache_info().currsize == len({p for p in rendered.html_parts if p}) > 1
 
 
 @pytest.mark.parametrize(
