@@ -23,7 +23,7 @@ import json
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from itertools import chain, filterfalse, repeat
+from itertools import chain, filterfalse
 from typing import Any
 
 import ahocorasick
@@ -190,7 +190,6 @@ class _Audience:
 _STARTER_CHARS = range(0x10000, 0x90000)
 _OTHER_CHARS = range(0x90000, 0x110000)
 _NOTHING = " "  # the character of a word that fits nothing (and of a sentence break)
-_UNKNOWN = "\0"  # the lexicon's answer for a word not judged yet
 
 
 class _Lexicon:
@@ -521,8 +520,9 @@ class CompiledNeeds:
         which phrases can start there (cached per pair); only those places are looked at
         in Python."""
         lexicon = self._lexicons[lang]
-        chars = "".join(map(lexicon.chars.get, toks, repeat(_UNKNOWN)))
-        if _UNKNOWN in chars:
+        try:
+            chars = "".join(map(lexicon.chars.__getitem__, toks))
+        except KeyError:  # words not judged yet
             new = list(filterfalse(lexicon.chars.__contains__, dict.fromkeys(toks)))
             if (
                 len(lexicon.chars) > _CACHE_LIMIT
