@@ -5,12 +5,15 @@ every term is parsed into word patterns, every distinct pattern gets an id, and 
 Aho-Corasick automaton holds a short key per pattern. Matching a call then
 
 1. normalises each field (NFKC, case fold, no zero-width characters) and splits it into
-   tokens (one C-level regex call per field);
-2. looks at each *distinct* word only once per compiled ruleset: a word seen before is a
-   set lookup; a new word runs through the automaton and its candidate patterns are
-   verified (stems, Swedish endings, compounds) — the result is cached;
-3. turns matched patterns into matched terms (phrases check token order), and scores
-   only the needs those terms touch.
+   tokens (``scan_text``: str.translate + str.split);
+2. judges each distinct word only once per compiled ruleset and language: a new word runs
+   through the automaton and its candidate patterns are verified (stems, Swedish endings,
+   compounds); the language's lexicon then gives it a character (see _Lexicon);
+3. turns the field's tokens into one string of those characters, and takes from it with
+   C calls the single-word terms (first word per term) and the places where a phrase can
+   start (cached per pair of words); only those places are checked in Python;
+4. scores only the needs those terms touch, and only förvaltningar/topics that can reach
+   their threshold; snippets only for tags.
 
 ``match_call(compiled, call)`` returns the tags; ``evaluate(compiled, call)`` returns the
 full judgement of every förvaltning/topic and need (used by ``bevaka explain``).
