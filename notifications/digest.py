@@ -160,7 +160,7 @@ class Digest:
 
     @property
     def date_text(self) -> str:
-        return format_date(self.now)
+        return _format_date(self.now, None)  # remembered: the same for a whole run
 
 
 SectionHook = Callable[[Session, Config, SubscriberView, datetime], "Section | None"]

@@ -112,8 +112,8 @@ def _environment(tz_name: str) -> Environment:
     env.filters["header_safe"] = _header_safe_filter
     entries = _Entries(env)
     env.globals["entries"] = entries
-    env.globals["entry_html"] = entries.html
-    env.globals["entry_text"] = entries.text
+    env.globals["entries_html"] = lambda items: Markup("".join(map(entries.html, items)))  # noqa: S704 - autoescaped partials
+    env.globals["entries_text"] = lambda items: "".join("\n" + entries.text(e) for e in items)
     return env
 
 
@@ -127,15 +127,16 @@ _INLINER = css_inline.CSSInliner(keep_style_tags=True)
 _SLOT = f"bevaka-entry-{secrets.token_hex(12)}"
 
 
-def _woven(outer: str, marker: str, pieces: list[str]) -> tuple[str, ...] | None:
-    """``outer`` with each ``marker`` replaced by the next piece, as the list of parts
-    (outer text and pieces alternating); None when the markers do not match the pieces."""
+def _woven(outer: str, marker: str, pieces: list[list[str]]) -> tuple[str, ...] | None:
+    """``outer`` with each ``marker`` replaced by its pieces, as the list of parts (outer
+    text and pieces); None when the markers do not match the pieces."""
     chunks = outer.split(marker)
     if len(chunks) != len(pieces) + 1:
         return None
     parts: list[str] = [chunks[0]]
-    for piece, chunk in zip(pieces, chunks[1:], strict=True):
-        parts += [piece, chunk]
+    for slot_pieces, chunk in zip(pieces, chunks[1:], strict=True):
+        parts += slot_pieces
+        parts.append(chunk)
     return tuple(parts)
 
 
@@ -149,24 +150,24 @@ def render_digest(digest: Digest, *, timezone: str = "Europe/Stockholm") -> Rend
     env = _environment(timezone)
     entries: _Entries = env.globals["entries"]
     html_slot, text_slot = f"<!--{_SLOT}-->", f"[{_SLOT}]"
-    html_entries: list[Any] = []
-    text_entries: list[Any] = []
+    html_pieces: list[list[str]] = []  # per slot: the pieces that stand in for it
+    text_pieces: list[list[str]] = []
 
-    def html_entry(entry: Any) -> Markup:
-        html_entries.append(entry)
+    def html_entries(items: Any) -> Markup:
+        html_pieces.append([entries.inlined_html(e) for e in items])
         return Markup(html_slot)  # noqa: S704 - a constant
 
-    def text_entry(entry: Any) -> str:
-        text_entries.append(entry)
+    def text_entries(items: Any) -> str:
+        text_pieces.append([piece for e in items for piece in ("\n", entries.text(e))])
         return text_slot
 
     templates = _templates(env)
-    outer_html = templates["digest.html"].render(digest=digest, css=_css(), entry_html=html_entry)
-    outer_text = templates["digest.txt"].render(digest=digest, entry_text=text_entry)
-    html_parts = _woven(
-        _INLINER.inline(outer_html), html_slot, [entries.inlined_html(e) for e in html_entries]
+    outer_html = templates["digest.html"].render(
+        digest=digest, css=_css(), entries_html=html_entries
     )
-    text_parts = _woven(outer_text, text_slot, [entries.text(e) for e in text_entries])
+    outer_text = templates["digest.txt"].render(digest=digest, entries_text=text_entries)
+    html_parts = _woven(_INLINER.inline(outer_html), html_slot, html_pieces)
+    text_parts = _woven(outer_text, text_slot, text_pieces)
     if html_parts is None:  # not expected; the whole document the plain way
         html = templates["digest.html"].render(digest=digest, css=_css())
         html_parts = (_INLINER.inline(html),)
