@@ -161,6 +161,18 @@ class _Feed:
         """From another thread: no more messages (the ones submitted are still sent)."""
         self.loop.call_soon_threadsafe(self.closed.set)
 
+    def abandon(self) -> None:
+        """From another thread: no more messages, and the ones not yet started are not sent
+        (a message being sent is finished and settled)."""
+
+        def drop_waiting() -> None:
+            while not self.queue.empty():
+                self.queue.get_nowait()
+                self.queue.task_done()
+            self.closed.set()
+
+        self.loop.call_soon_threadsafe(drop_waiting)
+
 
 async def send_messages_async(
     smtp_settings: SmtpSettings,
@@ -416,12 +428,21 @@ def send_feed(
     thread = threading.Thread(target=run, name="bevaka-smtp")
     thread.start()
     started.wait()
+    feed: _Feed | None = box.get("feed")
     try:
-        if "feed" in box:
-            produce(box["feed"].submit)
+        if feed is not None:
+            produce(feed.submit)
+    except Exception:
+        raise  # the messages already handed over are still sent (see finally)
+    except BaseException:  # interrupted: send no more than the message in flight
+        if feed is not None:
+            with contextlib.suppress(RuntimeError):  # the loop has already ended
+                feed.abandon()
+        raise
     finally:
-        if "feed" in box:
-            box["feed"].close()
+        if feed is not None:
+            with contextlib.suppress(RuntimeError):  # the loop has already ended
+                feed.close()
         thread.join()
     if "error" in box:
         raise box["error"]

@@ -294,3 +294,46 @@ def test_temporary_4xx_is_retried_with_send_messages(smtp, make_config):
     )
     [result] = send_messages(one, [retry])
     assert not result.ok and not result.permanent and result.code == 451
+
+
+def test_send_feed_sends_while_producing_and_what_was_handed_over_when_it_fails(smtp, make_config):
+    from notifications.render import build_mail
+    from notifications.sender import send_feed
+
+    settings = make_config(smtp).settings
+    settled: list[tuple[int, bool]] = []
+
+    def mail(i: int):
+        return build_mail(
+            settings=settings,
+            to_name=f"Person {i}",
+            to_email=f"p{i}@lidkoping.se",
+            subject=f"Brev {i}",
+            text="hej\n",
+            html="<p>hej</p>\n",
+            message_id=f"<{i}@lidkoping.se>",
+            date=NOW,
+        )
+
+    def produce(submit):
+        assert [submit(mail(i)) for i in range(3)] == [0, 1, 2]
+
+    results = send_feed(settings.smtp, produce, on_result=lambda i, r: settled.append((i, r.ok)))
+    assert [r.ok for r in results] == [True] * 3 and sorted(settled) == [
+        (0, True),
+        (1, True),
+        (2, True),
+    ]
+    assert smtp.recorder.connections == 1  # one connection carried the three
+
+    def failing(submit):
+        submit(mail(3))
+        submit(mail(4))
+        raise ValueError("building the next digest failed")
+
+    with pytest.raises(ValueError, match="next digest"):
+        send_feed(settings.smtp, failing, on_result=lambda i, r: settled.append((i + 3, r.ok)))
+    assert sorted(r.rcpt_tos[0] for r in smtp.recorder.received) == [
+        f"p{i}@lidkoping.se" for i in range(5)
+    ]
+    assert sorted(settled)[3:] == [(3, True), (4, True)]
