@@ -206,7 +206,12 @@ def _mailbox(name: str | None, email: str) -> str:
     try:  # validates the address; EmailMessage encodes a non-ASCII display name
         return str(Address(display_name=display, addr_spec=address))
     except (ValueError, IndexError):
+        pass
+    try:
         return formataddr((display, address))
+    except UnicodeEncodeError:  # an internationalised (SMTPUTF8) address: sent as UTF-8
+        quoted = display.replace("\\", "\\\\").replace('"', '\\"')
+        return f'"{quoted}" <{address}>'
 
 
 # --- the message's bytes, without EmailMessage ---------------------------------------

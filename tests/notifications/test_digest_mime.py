@@ -201,10 +201,11 @@ def test_header_line_refuses_line_breaks():
             header_line("Subject", value)
 
 
-def test_an_address_that_needs_smtputf8_falls_back_to_email_message(tmp_path):
+@pytest.mark.parametrize("to_name", [None, "Åsa Öberg", 'Åsa "kontakt" Öberg'])
+def test_an_address_that_needs_smtputf8_falls_back_to_email_message(tmp_path, to_name):
     mail = build_mail(
         settings=SETTINGS,
-        to_name=None,
+        to_name=to_name,
         to_email="åsa@lidkoping.se",
         subject="Hej",
         text="hej\n",
@@ -215,7 +216,10 @@ def test_an_address_that_needs_smtputf8_falls_back_to_email_message(tmp_path):
     assert mail.data is None and isinstance(mail.message, EmailMessage)
     assert mail.recipients == ("åsa@lidkoping.se",)
     eml = write_outbox(tmp_path, mail, stem="utf8")
-    assert email.message_from_bytes(eml.read_bytes(), policy=POLICY)["Subject"] == "Hej"
+    parsed = email.message_from_bytes(eml.read_bytes(), policy=POLICY)
+    assert parsed["Subject"] == "Hej"
+    (to,) = parsed["To"].addresses
+    assert (to.display_name, to.addr_spec) == (to_name or "", "åsa@lidkoping.se")
 
 
 def test_write_outbox_writes_the_bytes_and_the_html(tmp_path):
