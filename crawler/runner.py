@@ -24,6 +24,7 @@ it dies.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
@@ -40,6 +41,8 @@ from storage.records import CallData
 
 #: seconds a child gets beyond CLOSESPIDER_TIMEOUT to close cleanly before it is killed
 KILL_GRACE_SECONDS = 30
+#: how often the parent looks at a crawl process's progress
+WATCH_SECONDS = 0.5
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -146,8 +149,19 @@ class ChildOutcome:
     timed_out: bool = False
 
 
+def _read_summary(path: Path) -> dict | None:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
 def _run_child(jobs: list[dict[str, Any]], timeout: float, parallel: int = 1) -> ChildOutcome:
-    """Run crawls in one child process; ``jobs`` are ``{"source", "settings"}`` dicts."""
+    """Run crawls in one child process; ``jobs`` are ``{"source", "settings"}`` dicts.
+
+    ``timeout`` is a watchdog, not a limit on the whole batch: the child is killed when no
+    crawl has ended for that long (each crawl stops itself at its own time limit, and a
+    queued one starts when another ends, so a longer silence means the process is stuck)."""
     with tempfile.TemporaryDirectory(prefix="bevaka-crawl-") as tmp:
         results = [Path(tmp) / f"result-{i}.json" for i in range(len(jobs))]
         log_path = Path(tmp) / "crawl.log"
@@ -167,16 +181,25 @@ def _run_child(jobs: list[dict[str, Any]], timeout: float, parallel: int = 1) ->
                 cwd=os.getcwd(),
                 env=env,
             )
-            try:
-                child.communicate(json.dumps(job).encode("utf-8"), timeout=timeout)
-                killed = False
-            except subprocess.TimeoutExpired:
-                child.kill()
-                child.wait()
-                killed = True
-        summaries = [
-            json.loads(r.read_text(encoding="utf-8")) if r.is_file() else None for r in results
-        ]
+            with contextlib.suppress(BrokenPipeError):  # a child that died at once
+                child.stdin.write(json.dumps(job).encode("utf-8"))
+                child.stdin.close()
+            killed = False
+            ended, last_progress = 0, time.monotonic()
+            while True:
+                try:
+                    child.wait(timeout=WATCH_SECONDS)
+                    break
+                except subprocess.TimeoutExpired:
+                    now = sum(r.is_file() for r in results)
+                    if now > ended:
+                        ended, last_progress = now, time.monotonic()
+                    elif time.monotonic() - last_progress > timeout:
+                        child.kill()
+                        child.wait()
+                        killed = True
+                        break
+        summaries = [_read_summary(r) for r in results]
         if killed:
             return ChildOutcome(
                 summaries, f"timed out after {timeout:.0f} s (crawl process killed)", True
@@ -256,7 +279,8 @@ def crawl_sources(
     Up to ``crawl.sources_per_process`` sources share one child process (which crawls up to
     ``crawl.parallel_sources`` of them at once, never two of one host at once). If that
     process dies before a source finished, the source is crawled again in a process of its
-    own; if it outlives its time limit, the sources still running are failed as timed out.
+    own; if no crawl in it ends for longer than the per-source time limit (+ grace), it is
+    stuck: it is killed and the sources not yet finished are failed as timed out.
     """
     from storage.db import make_engine
 
@@ -496,7 +520,10 @@ def _write_summary(crawl: dict[str, Any], crawler: Any, outcome: Any) -> None:
         summary = {"outcome": "failed", "error": reason[:1000], "errors": 1}
     if not crawl["settings"].get("BEVAKA_STORE", True):
         summary["calls"] = [c.model_dump(mode="json") for c in getattr(spider, "collected", [])]
-    Path(crawl["result"]).write_text(json.dumps(summary, default=str), encoding="utf-8")
+    path = Path(crawl["result"])
+    partial = path.with_suffix(".partial")
+    partial.write_text(json.dumps(summary, default=str), encoding="utf-8")
+    partial.replace(path)  # whole or not at all: the parent watches for the file
 
 
 if __name__ == "__main__":

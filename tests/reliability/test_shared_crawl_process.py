@@ -60,7 +60,9 @@ class KillCrawlerOnce(Fault):
         self.then.answer(handler, hit)
 
 
-def _crawl_feeds(server: FaultServer, db_url: str, keys: list[str], **crawl_settings):
+def _crawl_feeds(
+    server: FaultServer, db_url: str, keys: list[str], overrides=OVERRIDES, **crawl_settings
+):
     """Crawl feed sources ``keys`` served by ``server`` (``settings.crawl`` overridden)."""
     entries = [feed_entry(k) for k in keys]
     for entry in entries:
@@ -70,7 +72,7 @@ def _crawl_feeds(server: FaultServer, db_url: str, keys: list[str], **crawl_sett
     config = dataclasses.replace(
         config, settings=config.settings.model_copy(update={"crawl": crawl})
     )
-    return crawl_sources(config=config, database_url=db_url, now=NOW, settings_overrides=OVERRIDES)
+    return crawl_sources(config=config, database_url=db_url, now=NOW, settings_overrides=overrides)
 
 
 def test_a_killed_shared_process_reruns_each_unfinished_source_alone(db_url):
@@ -199,3 +201,18 @@ def test_a_crawl_process_opens_no_port(db_url):
     assert result.outcome == "ok"
     assert len(recorder.seen) == 1
     assert list(recorder.seen.values()) == [[]]
+
+
+def test_a_batch_longer_than_one_source_limit_is_not_killed(db_url):
+    """Sources of one host take turns, so a shared process may rightly run many times one
+    source's time limit; the watchdog kills only a process in which nothing ends."""
+    from faults import Slow
+
+    keys = [f"turn{n}" for n in range(4)]
+    with FaultServer() as server:
+        for key in keys:
+            server.route(f"/{key}/feed.xml", Slow(1.0, Body(rss(key, 1), FEED_TYPE)))
+        overrides = {**OVERRIDES, "CLOSESPIDER_TIMEOUT": 2, "BEVAKA_KILL_GRACE_SECONDS": 1}
+        results = _crawl_feeds(server, db_url, keys, overrides)
+    # four turns of ~1 s each (plus the process start) outlast the 3 s watchdog
+    assert [(r.source, r.outcome, r.new) for r in results] == [(k, "ok", 1) for k in keys]
