@@ -55,8 +55,8 @@ class Call(SQLModel, table=True):
     regions: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     extra: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     content_hash: str | None = Field(default=None, max_length=64)
-    #: a fingerprint of what the source sent for this call (before any cleaning), with the
-    #: Bevaka version and the source's config; a crawl that gets the same skips the call
+    #: a fingerprint of what the source sent for this call (before any cleaning), salted
+    #: with the extraction code and the source's config; a crawl that gets the same skips it
     source_hash: str | None = Field(default=None, max_length=64)
     first_seen_at: datetime | None = _ts(nullable=False)
     last_seen_at: datetime | None = _ts(nullable=False)

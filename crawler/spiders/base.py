@@ -32,8 +32,7 @@ from config.schema import SourceEntry
 def extraction_code_hash() -> str:
     """A hash of the code that turns a raw record into a stored call (the spiders, the
     pipelines, the text parsers, the record model and how it is stored): part of every
-    fingerprint, so that a
-    new version re-reads every record once instead of skipping it."""
+    fingerprint, so that a new version re-reads every record once instead of skipping it."""
     root = Path(__file__).resolve().parents[2]
     crawler = root / "crawler"
     files = sorted((crawler / "spiders").glob("*.py")) + [
