@@ -214,8 +214,9 @@ def _run_child(jobs: list[dict[str, Any]], timeout: float, parallel: int = 1) ->
 
 
 def _timeout(settings: dict[str, Any]) -> float:
-    """When a child is killed: CLOSESPIDER_TIMEOUT (Scrapy's own, graceful, limit; it cannot
-    interrupt a download that hangs) plus a grace (setting BEVAKA_KILL_GRACE_SECONDS)."""
+    """How long a child may go without a crawl ending before it is killed as stuck:
+    CLOSESPIDER_TIMEOUT (Scrapy's own, graceful, per-crawl limit; it cannot interrupt a
+    download that hangs) plus a grace (setting BEVAKA_KILL_GRACE_SECONDS)."""
     grace = settings.get("BEVAKA_KILL_GRACE_SECONDS")
     grace = KILL_GRACE_SECONDS if grace is None else float(grace)
     return float(settings.get("CLOSESPIDER_TIMEOUT") or 900) + grace
