@@ -31,7 +31,7 @@ import threading
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 from urllib.parse import parse_qsl, urlsplit
 
 import yaml
@@ -184,41 +184,34 @@ class _MirrorServer(ThreadingHTTPServer):
     mirror: Mirror
 
 
-class Mirror:
-    """Serve recordings on 127.0.0.1 on a free port, in a background thread.
+class LocalHTTPServer:
+    """An HTTP server on 127.0.0.1 on a free port, answering from a background thread; a
+    context manager. A subclass builds its server in :meth:`make_server`; ``stopping`` is
+    set while it stops (handlers that wait on purpose give up then)."""
 
-    >>> with Mirror(Path("tests/files")) as mirror:
-    ...     url = mirror.base_url + "/eu_portal/search"
-    """
+    thread_name = "local-http"
 
-    def __init__(self, directory: Path = DEFAULT_RECORDINGS, keys: list[str] | None = None):
-        self.directory = Path(directory)
-        self.recordings = load_recordings(self.directory, keys)
-        self.requests: list[tuple[str, str, dict[str, str]]] = []
+    def __init__(self) -> None:
         self.stopping = threading.Event()
-        self._server: _MirrorServer | None = None
+        self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
+
+    def make_server(self) -> ThreadingHTTPServer:  # pragma: no cover - interface
+        raise NotImplementedError
 
     @property
     def base_url(self) -> str:
         if self._server is None:
-            raise RuntimeError("the mirror is not running")
+            raise RuntimeError(f"the {self.thread_name} is not running")
         host, port = self._server.server_address[:2]
         return f"http://{host}:{port}"
 
-    def find(self, method: str, path: str, query: dict[str, str]) -> Route | None:
-        for recording in self.recordings.values():
-            for route in recording.routes:
-                if route.matches(method, path, query):
-                    return route
-        return None
-
-    def start(self) -> Mirror:
+    def start(self) -> Self:
         self.stopping.clear()
-        server = _MirrorServer(("127.0.0.1", 0), _Handler)
-        server.mirror = self
-        self._server = server
-        self._thread = threading.Thread(target=server.serve_forever, name="mirror", daemon=True)
+        self._server = self.make_server()
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, name=self.thread_name, daemon=True
+        )
         self._thread.start()
         return self
 
@@ -232,11 +225,39 @@ class Mirror:
         self._server = None
         self._thread = None
 
-    def __enter__(self) -> Mirror:
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+class Mirror(LocalHTTPServer):
+    """Serve recordings on 127.0.0.1 on a free port, in a background thread.
+
+    >>> with Mirror(Path("tests/files")) as mirror:
+    ...     url = mirror.base_url + "/eu_portal/search"
+    """
+
+    thread_name = "mirror"
+
+    def __init__(self, directory: Path = DEFAULT_RECORDINGS, keys: list[str] | None = None):
+        super().__init__()
+        self.directory = Path(directory)
+        self.recordings = load_recordings(self.directory, keys)
+        self.requests: list[tuple[str, str, dict[str, str]]] = []
+
+    def make_server(self) -> ThreadingHTTPServer:
+        server = _MirrorServer(("127.0.0.1", 0), _Handler)
+        server.mirror = self
+        return server
+
+    def find(self, method: str, path: str, query: dict[str, str]) -> Route | None:
+        for recording in self.recordings.values():
+            for route in recording.routes:
+                if route.matches(method, path, query):
+                    return route
+        return None
 
     def sources(self, sources: SourcesFile) -> SourcesFile:
         """``sources`` pointed at this mirror (see :func:`mirrored_sources`)."""

@@ -39,6 +39,8 @@ from urllib.parse import urlsplit
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
+from crawler.mirror import LocalHTTPServer
+
 # --- HTTP --------------------------------------------------------------------------------
 
 
@@ -237,19 +239,24 @@ class _Server(ThreadingHTTPServer):
         return  # resets and hang-ups are the point here; keep test output quiet
 
 
-class FaultServer:
+class FaultServer(LocalHTTPServer):
     """A local HTTP server whose paths answer with faults (see the module docstring)."""
 
+    thread_name = "fault server"
+
     def __init__(self, hang_limit: float = 10.0):
+        super().__init__()
         self.hang_limit = hang_limit
         self.routes: dict[str, Fault] = {}
         self.requests: list[tuple[str, str, float]] = []
         self.counts: dict[str, int] = {}
         self.on_request: list[Callable[[str, str, int], None]] = []
         self.lock = threading.Lock()
-        self.stopping = threading.Event()
-        self._server: _Server | None = None
-        self._thread: threading.Thread | None = None
+
+    def make_server(self) -> _Server:
+        server = _Server(("127.0.0.1", 0), _Handler)
+        server.fault_server = self
+        return server
 
     def route(self, path: str, fault: Fault) -> str:
         """Answer ``path`` with ``fault``; returns the full URL."""
@@ -262,39 +269,6 @@ class FaultServer:
     def hits(self, path: str) -> int:
         with self.lock:
             return self.counts.get(path, 0)
-
-    @property
-    def base_url(self) -> str:
-        if self._server is None:
-            raise RuntimeError("the fault server is not running")
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
-
-    def start(self) -> FaultServer:
-        self.stopping.clear()
-        self._server = _Server(("127.0.0.1", 0), _Handler)
-        self._server.fault_server = self
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, name="fault-server", daemon=True
-        )
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self.stopping.set()
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=10)
-        self._server = None
-        self._thread = None
-
-    def __enter__(self) -> FaultServer:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
 
 # --- SMTP --------------------------------------------------------------------------------
