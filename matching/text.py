@@ -357,16 +357,21 @@ def _snippet(flat: str, needle: str, width: int) -> str:
             if found is None or len(normal) != len(flat):
                 return flat[: 2 * width] + ("…" if len(flat) > 2 * width else "")
         span = found.span()
-    first, last = span
+    return _cut(flat, *span, width)
+
+
+def _cut(text: str, first: int, last: int, width: int) -> str:
+    """``text[first:last]`` with up to ``width`` characters each side, cut at a space, and
+    "…" where something was left out."""
     start = max(0, first - width)
-    end = min(len(flat), last + width)
+    end = min(len(text), last + width)
     if start > 0:
-        space = flat.find(" ", start)
+        space = text.find(" ", start)
         start = space + 1 if 0 <= space < first else start
-    if end < len(flat):
-        space = flat.rfind(" ", last, end)
+    if end < len(text):
+        space = text.rfind(" ", last, end)
         end = space if space > last else end
-    return ("…" if start > 0 else "") + flat[start:end].strip() + ("…" if end < len(flat) else "")
+    return ("…" if start > 0 else "") + text[start:end].strip() + ("…" if end < len(text) else "")
 
 
 def snippet_in(original: str, needle: str, width: int = SNIPPET_WIDTH) -> str:
@@ -407,16 +412,7 @@ def snippet_in(original: str, needle: str, width: int = SNIPPET_WIDTH) -> str:
         local, first, last = window, at, until
     else:
         local, first, last = _flat_around(original, first, last, width)
-    # as _snippet, on the local text: a cut side has more than width characters left
-    start = max(0, first - width)
-    end = min(len(local), last + width)
-    if start > 0:
-        space = local.find(" ", start)
-        start = space + 1 if 0 <= space < first else start
-    if end < len(local):
-        space = local.rfind(" ", last, end)
-        end = space if space > last else end
-    return ("…" if start > 0 else "") + local[start:end].strip() + ("…" if end < len(local) else "")
+    return _cut(local, first, last, width)  # as _snippet, on the local text
 
 
 @lru_cache(maxsize=8192)
