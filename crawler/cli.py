@@ -98,7 +98,8 @@ def sources_list(
     fmt: Annotated[Format, typer.Option("--format", help="table or json")] = Format.table,
 ) -> None:
     """List the configured sources with their health: state (enabled, or disabled: url not
-    set), last run, outcome, consecutive failures and last success.
+    set), last run, outcome (with the optional detail fetches that failed in it),
+    consecutive failures and last success.
 
     Example: bevaka sources list --format json
     """
@@ -124,6 +125,9 @@ def sources_list(
                     "last_success": _iso(health.last_success),
                     "last_error": run.error if run else None,
                     "last_seen": run.seen if run else None,
+                    "detail_failures": int((run.stats or {}).get("detail_failures", 0))
+                    if run
+                    else None,
                     "_last_run": run.started_at if run else None,
                     "_last_success": health.last_success,
                 }
@@ -140,7 +144,12 @@ def sources_list(
             row["kind"],
             row["state"],
             _local(row["_last_run"], tz),
-            row["outcome"],
+            row["outcome"]
+            + (
+                f" ({row['detail_failures']} detail fetches failed)"
+                if row["detail_failures"]
+                else ""
+            ),
             str(row["consecutive_failures"]),
             _local(row["_last_success"], tz),
         )

@@ -100,6 +100,9 @@ class NormalisePipeline:
 
     @staticmethod
     def _budget(item: CallItem) -> tuple[float | None, str | None]:
+        if item.extra.get("budget_scope") == "call" and not isinstance(item.budget, int | float):
+            # the text names the whole call's budget ("part of a call of N"), not this call's
+            return None, None
         budget = item.budget
         if isinstance(budget, bool):
             budget = None
@@ -383,6 +386,7 @@ class StorePipeline:
             "invalid": invalid,
             "errors": errors,
             "pages": spider.pages,
+            "detail_failures": int(getattr(spider, "detail_failures", 0)),
             "error": error,
             "reason": reason,
             "duration_seconds": round(
@@ -435,6 +439,7 @@ class StorePipeline:
                     "reason": summary["reason"],
                     "linked": linked,
                     "skipped": summary["skipped"],
+                    "detail_failures": summary["detail_failures"],
                     "duration_seconds": summary["duration_seconds"],
                 }
                 session.add(run)

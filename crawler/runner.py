@@ -60,6 +60,8 @@ class SourceResult:
     errors: int = 0
     pages: int = 0
     linked: int = 0
+    #: optional fetches (detail pages) that failed; the calls were stored without them
+    detail_failures: int = 0
     error: str | None = None
     duration_seconds: float = 0.0
     run_id: int | None = None
@@ -253,6 +255,7 @@ def _result_from_run(engine, run_id: int, extra: dict[str, Any]) -> SourceResult
             errors=run.errors,
             pages=run.pages,
             linked=int((run.stats or {}).get("linked", 0)),
+            detail_failures=int((run.stats or {}).get("detail_failures", 0)),
             error=run.error,
             duration_seconds=float(extra.get("duration_seconds", 0.0)),
             run_id=run.id,

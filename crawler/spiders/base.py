@@ -75,6 +75,9 @@ class BevakaSpider(scrapy.Spider):
         self.first_error: str | None = None
         self.fatal: bool = False
         self.pages: int = 0
+        #: optional fetches (detail pages, detail JSON) that failed: the call is stored
+        #: from what the listing said; counted on the CrawlRun (``stats.detail_failures``)
+        self.detail_failures: int = 0
         #: external id -> fingerprint of the calls this crawl may skip when their raw record
         #: is the same (set by the store pipeline; empty when not storing)
         self.skippable: dict[str, str] = {}
@@ -137,6 +140,11 @@ class BevakaSpider(scrapy.Spider):
         if fatal:
             self.fatal = True
         self.logger.warning("%s: %s", "fatal" if fatal else "error", message)
+
+    def note_detail_failure(self, message: str) -> None:
+        """An optional fetch failed: an error, and one more ``detail_failures``."""
+        self.detail_failures += 1
+        self.note_error(message)
 
     def describe_failure(self, failure: Failure) -> str:
         from scrapy.spidermiddlewares.httperror import HttpError
@@ -207,7 +215,7 @@ class DetailPageSpider(BevakaSpider):
     def detail_failed(self, failure):
         """A detail page that fails loses only detail: the item from the feed or listing is
         still stored."""
-        self.on_soft_error(failure)
+        self.note_detail_failure(self.describe_failure(failure))
         item = failure.request.cb_kwargs.get("item")
         if item is not None:
             yield item

@@ -44,13 +44,16 @@ def test_crawl_stores_reports_and_fails_for_a_broken_source(bevaka, config_dir, 
         table = bevaka("sources", "list", check=True, env={"COLUMNS": "200"})
         calls = bevaka("calls", "list", "--source", "vinnova", "--format", "json", check=True)
     assert crawl.returncode == 1, crawl.stdout + crawl.stderr
-    assert "eu_portal ok: 5 seen, 5 new" in crawl.stdout
+    assert "eu_portal ok: 9 seen, 9 new" in crawl.stdout
     assert "tillvaxtverket failed" in crawl.stdout
     assert "failed: tillvaxtverket" in crawl.stderr
     rows = {row["key"]: row for row in json.loads(health.stdout)}
     assert rows["eu_portal"]["outcome"] == "ok"
     assert rows["eu_portal"]["consecutive_failures"] == 0
     assert rows["eu_portal"]["last_success"] is not None
+    # the optional topicDetails fetches that failed (one 500, five not recorded)
+    assert rows["eu_portal"]["detail_failures"] == 6
+    assert "ok (6 detail fetches failed)" in table.stdout
     assert rows["tillvaxtverket"]["outcome"] == "failed"
     assert rows["tillvaxtverket"]["consecutive_failures"] == 1
     assert "not an RSS feed" in rows["tillvaxtverket"]["last_error"]

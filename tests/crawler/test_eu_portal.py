@@ -1,4 +1,4 @@
-"""The eu_portal spider against a recorded SEDIA search (two pages) served by a real local
+"""The eu_portal spider against a recorded SEDIA search (three pages) served by a real local
 HTTP server, crawled once through the runner with the clock fixed at 2027-03-01."""
 
 from __future__ import annotations
@@ -20,6 +20,10 @@ NOW = datetime(2027, 3, 1, 9, 0, tzinfo=UTC)
 CLIMATE = "HORIZON-CL5-2027-01-D4-02"
 SOIL = "HORIZON-MISS-2027-05-SOIL-01-two-stage"
 EOSC = "HORIZON-INFRA-2024-EOSC-01-03"
+JU = "HORIZON-JU-CBE-2026-CSA-01"
+PROSPECT = "SMP-COSME-2027-TOURSME-01"
+CASCADE = "48411207COMPETITIVE_CALLen"
+LEGACY = "LIFE-2027-SAP-CLIMA-GOV"
 
 
 @pytest.fixture(scope="module")
@@ -43,8 +47,11 @@ def crawled(files_mirror, module_db_url):
 def test_each_unique_topic_is_stored_once(crawled):
     _, calls, _, _ = crawled
     assert sorted(calls) == sorted(
-        [CLIMATE, SOIL, EOSC, "ERASMUS-EDU-2027-PEX-COVE", "CERV-2027-CITIZENS-CIV"]
-    )
+        [
+            CLIMATE, SOIL, EOSC, "ERASMUS-EDU-2027-PEX-COVE", "CERV-2027-CITIZENS-CIV",
+            JU, PROSPECT, CASCADE, LEGACY,
+        ]
+    )  # fmt: skip
 
 
 def test_title(crawled):
@@ -72,14 +79,30 @@ def test_human_url_is_the_portal_topic_page(crawled):
     )
 
 
-def test_two_stage_topic_keeps_all_deadlines(crawled):
+def test_two_stage_topic_keeps_all_deadlines_at_17_brussels(crawled):
+    # "2027-04-08T00:00:00.000+0000" is the date only: the deadline is 17:00 in Brussels
     call = crawled[1][SOIL]
-    assert call.deadlines == ["2027-04-08T00:00:00+00:00", "2027-09-14T00:00:00+00:00"]
-    assert call.next_deadline == datetime(2027, 4, 8, tzinfo=UTC)
+    assert call.deadlines == ["2027-04-08T15:00:00+00:00", "2027-09-14T15:00:00+00:00"]
+    assert call.next_deadline == datetime(2027, 4, 8, 15, tzinfo=UTC)
+
+
+def test_midnight_utc_deadline_in_winter_is_16_utc(crawled):
+    # "2026-09-18" summer, "2027-05-20" summer; EOSC's legacy twin: 12 March, winter (CET)
+    assert crawled[1][PROSPECT].deadlines == ["2027-05-20T15:00:00+00:00"]
+    assert crawled[1][EOSC].deadlines == ["2024-03-12T16:00:00+00:00"]
+
+
+def test_older_17_00_utc_deadline_is_17_00_in_brussels(crawled):
+    # legacy records label Brussels wall-clock time as UTC: "17:00:00.000+0000"
+    assert crawled[1][LEGACY].deadlines == ["2027-05-06T15:00:00+00:00"]
 
 
 def test_deadline_offsets_are_converted_to_utc(crawled):
     assert crawled[1][CLIMATE].deadlines == ["2027-04-22T15:00:00+00:00"]
+
+
+def test_opening_date_at_midnight_utc_is_the_start_of_that_day_in_brussels(crawled):
+    assert crawled[1][SOIL].opens_at == datetime(2027, 2, 3, 23, tzinfo=UTC)
 
 
 def test_opening_date(crawled):
@@ -104,6 +127,37 @@ def test_budget_only_counts_this_topics_rows(crawled):
 
 def test_budget_over_several_years(crawled):
     assert crawled[1][SOIL].budget == 32_000_000.0
+
+
+def test_a_calls_total_is_never_one_topics_budget(crawled):
+    # one grant of at most 1.2 M EUR, and a row of 170 760 699 EUR: the call's budget
+    call = crawled[1][JU]
+    assert call.budget is None
+    assert call.budget_text == "Del av en utlysning på totalt 170 760 699 EUR"
+    assert call.extra["budget_scope"] == "call"
+    assert call.extra["call_budget"] == 170_760_699.0
+    assert call.extra["max_contribution"] == 1200000
+
+
+def test_a_topics_own_budget_says_so(crawled):
+    assert crawled[1][CLIMATE].extra["budget_scope"] == "topic"
+
+
+def test_call_for_proposals_url_is_its_prospect_page(crawled):
+    assert crawled[1][PROSPECT].url == (
+        "https://ec.europa.eu/info/funding-tenders/opportunities/portal/screen/opportunities/"
+        "prospect-details/b9e3c6d4-7f1a-4c2e-9d5b-0a1f2e3d4c5bPROSPECTen"
+    )
+
+
+def test_cascade_funding_url_is_its_competitive_call_page(crawled):
+    call = crawled[1][CASCADE]
+    assert call.url == (
+        "https://ec.europa.eu/info/funding-tenders/opportunities/portal/screen/opportunities/"
+        "competitive-calls-cs/48411207"
+    )
+    assert call.title == "Open call for municipalities: positive energy district pilots"
+    assert call.status == "open"
 
 
 def test_description_from_detail_is_plain_text(crawled):
@@ -138,16 +192,26 @@ def test_keywords_and_language(crawled):
 def test_crawl_run_counts(crawled):
     results, _, runs, _ = crawled
     (result,) = results
-    assert (result.outcome, result.seen, result.new) == ("ok", 5, 5)
-    assert result.errors == 4  # detail fetches: one 500, three not recorded
+    assert (result.outcome, result.seen, result.new) == ("ok", 9, 9)
+    # detail fetches of the 7 topics (types 2 and 8 have no topicDetails): one 500, five
+    # not recorded
+    assert result.errors == 6 and result.detail_failures == 6
     assert result.error.startswith("topic details of")
-    assert len(runs) == 1 and runs[0].outcome == "ok" and runs[0].pages == 3
+    assert len(runs) == 1 and runs[0].outcome == "ok" and runs[0].pages == 4
+    assert runs[0].stats["detail_failures"] == 6
+
+
+def test_topic_details_are_asked_for_in_lower_case(crawled):
+    paths = [r[1] for r in crawled[3].requests if "topicDetails" in r[1]]
+    assert f"/eu_portal/topicDetails/{CLIMATE.lower()}.json" in paths
+    names = [path.rsplit("/", 1)[1] for path in paths]
+    assert len(set(names)) == 7 and all(name == name.lower() for name in names)
 
 
 def test_search_request_is_multipart_post_with_paging(crawled):
     mirror = crawled[3]
     searches = [r for r in mirror.requests if r[0] == "POST"]
-    assert [r[1].rsplit("pageNumber=", 1)[1] for r in searches] == ["1", "2"]
+    assert [r[1].rsplit("pageNumber=", 1)[1] for r in searches] == ["1", "2", "3"]
     assert searches[0][2]["Content-Type"].startswith("multipart/form-data; boundary=")
     assert "Bevaka" in searches[0][2]["User-Agent"]
 

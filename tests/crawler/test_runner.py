@@ -52,7 +52,7 @@ def test_recrawl_unchanged_writes_no_call_rows_and_a_changed_deadline_one_change
         before = {k: (c.updated_at, c.last_seen_at) for k, c in _calls(session).items()}
         second = crawl(NOW + timedelta(hours=1))
         after = {k: (c.updated_at, c.last_seen_at) for k, c in _calls(session).items()}
-        assert (first.new, second.new, second.changed, second.unchanged) == (5, 0, 0, 5)
+        assert (first.new, second.new, second.changed, second.unchanged) == (9, 0, 0, 9)
         assert after == before
         assert session.exec(select(CallChange)).all() == []
 
@@ -62,7 +62,7 @@ def test_recrawl_unchanged_writes_no_call_rows_and_a_changed_deadline_one_change
         page.write_text(json.dumps(data))
         third = crawl(NOW + timedelta(hours=2))
 
-    assert (third.changed, third.unchanged) == (1, 4)
+    assert (third.changed, third.unchanged) == (1, 8)
     changes = session.exec(select(CallChange)).all()
     assert [(c.field, c.old_value, c.new_value) for c in changes] == [
         ("deadlines", ["2027-04-22T15:00:00+00:00"], ["2027-05-06T15:00:00+00:00"])
@@ -156,7 +156,7 @@ def test_broken_sources_fail_alone_and_the_others_are_stored(tmp_path, db_url, s
     assert by_key["eu_odd"].outcome == "failed"
     assert "not a SEDIA search response" in by_key["eu_odd"].error
     assert by_key["eu_portal"].outcome == "ok"
-    assert len(_calls(session)) == 5
+    assert len(_calls(session)) == 9
     for key in ("vinnova", "eu_slow", "tillvaxtverket", "eu_odd"):
         (run,) = _runs(session, key)
         assert (run.outcome, run.error) == ("failed", by_key[key].error)
