@@ -100,8 +100,9 @@ class NormalisePipeline:
 
     @staticmethod
     def _budget(item: CallItem) -> tuple[float | None, str | None]:
-        if item.extra.get("budget_scope") == "call" and not isinstance(item.budget, int | float):
-            # the text names the whole call's budget ("part of a call of N"), not this call's
+        if item.extra.get("budget_scope") and not isinstance(item.budget, int | float):
+            # the spider has read the text and found no budget of this call's own in it (only
+            # a cap per project, or the whole call's total for one topic): never parse it
             return None, None
         budget = item.budget
         if isinstance(budget, bool):

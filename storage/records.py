@@ -89,13 +89,17 @@ def derive_status(
     """The status from the dates, which beat whatever status code a source reports.
 
     A call whose every deadline has passed is closed; one that opens later is forthcoming;
-    one with a deadline ahead is open. Without dates the source's hint is used.
+    one with a deadline ahead is open. Without dates the source's hint is used, except that
+    a "forthcoming" hint for a call whose opening date has passed is open (deadline unknown):
+    it would stay forthcoming for ever otherwise.
     """
     if deadlines and max(deadlines) < now:
         return "closed"
     if opens_at and opens_at > now:
         return "forthcoming"
     if deadlines:
+        return "open"
+    if hint == "forthcoming" and opens_at and opens_at <= now:
         return "open"
     if hint in ("forthcoming", "open", "closed"):
         return hint  # type: ignore[return-value]

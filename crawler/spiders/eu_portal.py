@@ -39,7 +39,7 @@ from crawler.spiders.base import BevakaSpider
 
 DEFAULT_PROGRAMMES = [
     "HORIZON", "ERASMUS", "LIFE", "CERV", "CREA", "AMIF", "DIGITAL", "ESF", "EU4H", "SMP",
-    "UCPM", "CEF", "ESC", "JUST", "ISF", "INNOVFUND",
+    "UCPM", "CEF", "ESC", "JUST", "ISF", "INNOVFUND", "PPPA", "I3",
 ]  # fmt: skip
 STATUS_CODES = {"forthcoming": "31094501", "open": "31094502", "closed": "31094503"}
 STATUS_BY_CODE = {v: k for k, v in STATUS_CODES.items()}

@@ -1,19 +1,28 @@
 """Tillväxtverket: the RSS feed of calls plus each call's detail page.
 
 The feed ("Tillväxtverkets senaste utlysningar", a Sitevision portlet, RSS 2.0) gives title,
-link and publication date only. Each detail page has the title (h1), then a bullet list
-with the status and date ("Öppnar 1 februari 2027", "Stänger 12 september 2027",
-"Stängd 12 september 2023") and the regions ("Västra Götaland", "Halland"), then fixed
-sections; the budget is free text under "Hur mycket kan ni få i stöd?". The stable id is the
-Sitevision number at the end of the URL (``…/smartomstallning.4708.html`` → 4708).
+link and publication date only; it is handed to feedparser as bytes in a stream, never as
+a string it could take for a path or URL to open. Each detail page has the title (h1), then
+a bullet list with the status and date ("Öppnar 1 februari 2027", "Stänger 12 september
+2027", "Stängd 12 september 2023") and the regions ("Västra Götaland", "Region Gotland"),
+then fixed sections. Sitevision puts a heading and its text in separate portlets
+(``div.sv-text-portlet``), so a section is read from the page's headings and text blocks in
+document order, not from siblings. The budget is free text under "Hur mycket kan ni få i
+stöd?": the call's total ("Totalt fördelas 57,7 miljoner") is the budget, a cap per project
+("högst 744 000 kr per förstudie") is kept as ``extra.max_contribution`` (see
+crawler/amounts.py). A page that says only "Öppnar 12 augusti 2024" is forthcoming until
+that day and open, with an unknown deadline, after it. The regions stay on the call
+(``regions``) for the matcher. The stable id is the Sitevision number at the end of the URL
+(``…/smartomstallning.4708.html`` → 4708).
 
-A detail page that cannot be fetched or read costs an error, and the call is stored from the
-feed alone. Options: ``programme`` (default ERUF), ``max_items``, ``fetch_details``
-(default true), ``download_delay``.
+A detail page that cannot be fetched or read costs an error (a ``detail_failures`` on the
+CrawlRun), and the call is stored from the feed alone. Options: ``programme`` (default
+ERUF), ``max_items``, ``fetch_details`` (default true), ``download_delay``.
 """
 
 from __future__ import annotations
 
+import io
 import re
 from collections.abc import Iterator
 from typing import Any
@@ -23,8 +32,10 @@ import feedparser
 import scrapy
 
 from crawler import textparse
+from crawler.amounts import budget_amounts
 from crawler.items import CallItem
 from crawler.spiders.base import BevakaSpider
+from crawler.spiders.feed import utf8_feed
 
 REGIONS = (
     "Blekinge", "Dalarna", "Gotland", "Gävleborg", "Halland", "Jämtland", "Jönköping",
@@ -68,7 +79,13 @@ class TillvaxtverketSpider(BevakaSpider):
 
     def parse_feed(self, response, **kwargs: Any) -> Iterator[Any]:
         self.pages += 1
-        feed = feedparser.parse(response.body)
+        # bytes in a stream: given a str or bytes, feedparser opens what looks like a path
+        feed = feedparser.parse(
+            io.BytesIO(utf8_feed(response.body, response.headers.get("Content-Type", b""))),
+            response_headers={"content-type": "application/xml; charset=utf-8"},
+            resolve_relative_uris=False,
+            sanitize_html=True,
+        )
         if not feed.entries and (feed.bozo or not feed.get("feed")):
             reason = getattr(feed, "bozo_exception", None) or "no RSS channel"
             raise ValueError(f"not an RSS feed: {reason}")
@@ -121,14 +138,16 @@ class TillvaxtverketSpider(BevakaSpider):
         try:
             self.enrich(response, item)
         except Exception as exc:  # noqa: BLE001 - odd markup loses detail, not the call
-            self.note_error(
+            self.note_detail_failure(
                 f"detail page {response.url} unreadable: {exc.__class__.__name__}: {exc}"
             )
         yield item
 
     def detail_failed(self, failure) -> Iterator[CallItem]:
         item = failure.request.cb_kwargs["item"]
-        self.note_error(f"detail page of {item.external_id}: {self.describe_failure(failure)}")
+        self.note_detail_failure(
+            f"detail page of {item.external_id}: {self.describe_failure(failure)}"
+        )
         yield item
 
     def enrich(self, response, item: CallItem) -> None:
@@ -153,11 +172,19 @@ class TillvaxtverketSpider(BevakaSpider):
             dates = textparse.find_dates(page_text, now=self.now)
         item.deadlines = list(dates["deadlines"])
         item.opens_at = dates["opens_at"]
-        item.status = _status_hint(" ".join(date_bullets)) if date_bullets else None
+        item.status = self.status_hint(
+            " ".join(date_bullets), dates["opens_at"], bool(dates["deadlines"])
+        )
         lead = main.xpath("(.//h1)[1]/following::p[1]")
         if lead:
             item.summary = lead[0].get()
         item.budget_text = self.budget_section(main)
+        total, per_project = budget_amounts(item.budget_text)
+        item.budget = total
+        item.currency = "SEK" if total else None
+        item.extra["budget_scope"] = "total" if total else ("per_project" if per_project else None)
+        if per_project:
+            item.extra["max_contribution"] = per_project
         item.description = main.get()
         links = []
         for href in main.xpath(".//a/@href").getall()[:MAX_LINKS]:
@@ -173,16 +200,34 @@ class TillvaxtverketSpider(BevakaSpider):
             return True
         return 0 < len(text) <= 40 and not any(ch.isdigit() for ch in text)
 
+    def status_hint(self, bullets: str, opens_at, has_deadline: bool) -> str | None:
+        """The status the bullets say, as of the crawl's now: "Öppnar 12 augusti 2024" with no
+        closing date is forthcoming until that day and open (deadline unknown) after it."""
+        hint = _status_hint(bullets) if bullets else None
+        if hint == "forthcoming" and not has_deadline and opens_at is not None:
+            opened = textparse.parse_date_any(opens_at)
+            if opened is not None and opened <= self.now:
+                return "open"
+        return hint
+
     @staticmethod
     def budget_section(main) -> str | None:
-        for heading in main.xpath(".//h2|.//h3"):
+        """The text under the budget heading, up to the next heading. Headings and text
+        blocks are taken in document order: Sitevision keeps a heading and its text in
+        separate portlets, so they are not siblings."""
+        blocks = main.xpath(".//h2|.//h3|.//h4|.//p|.//li")
+        for index, heading in enumerate(blocks):
+            if heading.root.tag not in ("h2", "h3", "h4"):
+                continue
             if not _BUDGET_HEADING.search(" ".join(heading.xpath(".//text()").getall())):
                 continue
             parts = []
-            for sibling in heading.xpath("following-sibling::*"):
-                if sibling.root.tag in ("h2", "h3"):
+            for block in blocks[index + 1 :]:
+                if block.root.tag in ("h2", "h3", "h4"):
                     break
-                parts.append(" ".join(sibling.xpath(".//text()").getall()))
+                if block.root.tag == "p" and block.xpath("ancestor::li"):
+                    continue  # inside a list item already taken
+                parts.append(" ".join(block.xpath(".//text()").getall()))
             text = textparse.clean_text(" ".join(parts), multiline=False)
             return text or None
         return None

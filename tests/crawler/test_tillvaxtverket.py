@@ -6,9 +6,10 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
-from crawl_support import TEST_SETTINGS, mirrored_config
+from crawl_support import FILES, TEST_SETTINGS, copy_recordings, mirrored_config
 from sqlmodel import Session, select
 
+from crawler.mirror import Mirror
 from crawler.runner import crawl_sources
 from storage.db import make_engine
 from storage.models import Call
@@ -35,7 +36,7 @@ def crawled(files_mirror, module_db_url):
 
 
 def test_external_id_is_the_sitevision_number(crawled):
-    assert sorted(crawled[1]) == ["4708", "5101", "5102", "5110"]
+    assert sorted(crawled[1]) == ["4708", "5101", "5102", "5110", "6501", "6502"]
 
 
 def test_title_from_the_detail_page(crawled):
@@ -96,8 +97,9 @@ def test_missing_detail_page_still_stores_the_call_from_the_feed(crawled):
 
 def test_run_counts_errors_and_invalid_items(crawled):
     result = crawled[0]
-    assert (result.outcome, result.seen, result.new, result.invalid) == ("ok", 5, 4, 1)
+    assert (result.outcome, result.seen, result.new, result.invalid) == ("ok", 7, 6, 1)
     assert result.errors == 1 and "HTTP 404" in result.error
+    assert result.detail_failures == 1  # the optional detail page, counted on the CrawlRun
 
 
 def test_detail_pages_are_only_followed_on_the_feeds_site():
@@ -107,3 +109,73 @@ def test_detail_pages_are_only_followed_on_the_feeds_site():
     assert Spider.may_follow("http://127.0.0.1:8000/a.1.html", "127.0.0.1")
     assert not Spider.may_follow("https://elsewhere.example/a.1.html", "tillvaxtverket.se")
     assert not Spider.may_follow("javascript:alert(1)", "tillvaxtverket.se")
+
+
+def test_budget_heading_and_text_in_separate_sitevision_portlets(crawled):
+    call = crawled[1]["6501"]
+    assert call.budget_text == (
+        "Totalt fördelas 57,7 miljoner. Förstudier kan beviljas högst 744 000 kr per förstudie. "
+        "Regionalfonden kan finansiera maximalt 40 procent av de totala kostnaderna."
+    )
+
+
+def test_miljoner_with_a_decimal_comma_is_the_budget_and_a_cap_per_project_is_not(crawled):
+    call = crawled[1]["6501"]
+    assert (call.budget, call.currency) == (57_700_000.0, "SEK")
+    assert call.extra["max_contribution"] == 744_000.0
+    assert call.extra["budget_scope"] == "total"
+
+
+def test_a_page_with_only_a_percentage_has_no_budget(crawled):
+    call = crawled[1]["6502"]
+    assert call.budget is None and "max_contribution" not in call.extra
+
+
+def test_regions_are_kept_as_data_for_the_matcher(crawled):
+    assert crawled[1]["6501"].regions == [
+        "Region Gotland", "Region Jönköpings län", "Region Kalmar län", "Region Kronoberg",
+    ]  # fmt: skip
+    assert crawled[1]["6502"].regions == ["Västra Götaland"]
+
+
+def test_opened_without_a_closing_date_is_open_with_an_unknown_deadline(crawled):
+    call = crawled[1]["6502"]
+    assert call.opens_at == datetime(2024, 8, 11, 22, 0, tzinfo=UTC)
+    assert (call.status, call.deadlines, call.next_deadline) == ("open", [], None)
+
+
+def test_before_its_opening_day_it_is_forthcoming(files_mirror, db_url):
+    (result,) = crawl_sources(
+        config=mirrored_config(files_mirror),
+        keys=["tillvaxtverket"],
+        database_url=db_url,
+        now=datetime(2024, 8, 1, 9, 0, tzinfo=UTC),
+        settings_overrides=TEST_SETTINGS,
+    )
+    engine = make_engine(db_url)
+    with Session(engine) as session:
+        call = session.exec(select(Call).where(Call.external_id == "6502")).one()
+    engine.dispose()
+    assert result.outcome == "ok" and call.status == "forthcoming"
+
+
+def test_a_feed_body_that_names_a_local_file_is_not_read_from_disk(tmp_path, db_url):
+    """feedparser opens a str or bytes that looks like a path: the body must go to it as
+    bytes in a stream. Here the server answers with the path of a valid feed on disk."""
+    local = tmp_path / "local-feed.xml"
+    local.write_text(
+        (FILES / "tillvaxtverket" / "feed.xml").read_text("utf-8").replace("{base}", "http://x"),
+        "utf-8",
+    )
+    recordings = copy_recordings(tmp_path / "rec", "tillvaxtverket")
+    (recordings / "tillvaxtverket" / "feed.xml").write_text(str(local), "utf-8")
+    with Mirror(recordings) as mirror:
+        (result,) = crawl_sources(
+            config=mirrored_config(mirror),
+            keys=["tillvaxtverket"],
+            database_url=db_url,
+            now=NOW,
+            settings_overrides=TEST_SETTINGS,
+        )
+    assert result.outcome == "failed" and "not an RSS feed" in result.error
+    assert result.seen == 0

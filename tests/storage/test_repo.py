@@ -31,6 +31,19 @@ def test_status_is_derived_from_dates_not_the_hint():
     assert derive_status(opens_at=None, deadlines=[], now=NOW, hint=None) == "unknown"
 
 
+def test_a_forthcoming_call_without_deadline_opens_on_its_opening_date():
+    """ "Öppnar 12 augusti 2024" and no closing date: forthcoming until then, open after
+    (also when the stored status is re-derived as time passes, with it as the hint)."""
+    opens = NOW - timedelta(days=1)
+    assert derive_status(opens_at=opens, deadlines=[], now=NOW, hint="forthcoming") == "open"
+    assert (
+        derive_status(
+            opens_at=opens, deadlines=[], now=opens - timedelta(hours=1), hint="forthcoming"
+        )
+        == "forthcoming"
+    )
+
+
 def test_next_deadline_of_a_two_stage_call():
     first, second = NOW + timedelta(days=10), NOW + timedelta(days=100)
     assert next_deadline([first, second], NOW) == first
