@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from datetime import date
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -218,10 +219,18 @@ CODE_SPIDER_OPTIONS: dict[str, dict[str, tuple[type, ...]]] = {
         "fetch_details": (bool,),
         "detail_url": (str,),
         "topic_url": (str,),
+        "prospect_url": (str,),
+        "cascade_url": (str,),
         "programme_period": (str,),
         "download_delay": _NUMBER,
     },
-    "vinnova": {"window_days": (int,), "page_url": (str,), "download_delay": _NUMBER},
+    "vinnova": {
+        "window_days": (int,),
+        "full_since": (str,),
+        "full_timeout": _NUMBER,
+        "page_url": (str,),
+        "download_delay": _NUMBER,
+    },
     "tillvaxtverket": {
         "programme": (str,),
         "max_items": (int,),
@@ -250,6 +259,13 @@ def check_code_spider_options(kind: str, options: Mapping[str, Any]) -> None:
             raise ValueError(f"option {name!r} must not be negative")
         if name in ("page_size", "max_pages", "window_days", "max_items") and value < 1:
             raise ValueError(f"option {name!r} must be at least 1")
+    if kind == "vinnova" and "full_since" in options:
+        try:
+            date.fromisoformat(options["full_since"])
+        except ValueError:
+            raise ValueError(
+                f"option 'full_since' must be a date (YYYY-MM-DD), got {options['full_since']!r}"
+            ) from None
     if kind == "eu_portal":
         for code in options.get("programmes", []):
             programme = PROGRAMMES.get(code) if isinstance(code, str) else None
@@ -259,7 +275,7 @@ def check_code_spider_options(kind: str, options: Mapping[str, Any]) -> None:
         for status in options.get("statuses", []):
             if status not in EU_STATUSES:
                 raise ValueError(f"unknown status {status!r}; use {', '.join(EU_STATUSES)}")
-        for name in ("detail_url", "topic_url"):
+        for name in ("detail_url", "topic_url", "prospect_url", "cascade_url"):
             if name in options and "{identifier}" not in options[name]:
                 raise ValueError(f"option {name!r} must contain {{identifier}}")
 

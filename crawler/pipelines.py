@@ -225,6 +225,7 @@ class StorePipeline:
         # one whose raw record is the same is skipped by the spider (see may_skip)
         with session_scope(self.engine) as session:
             self.known = stored_calls(session=session, source=spider.source_key)
+        spider.stored_count = len(self.known)  # e.g. a first crawl reads a whole register
         now = crawl_now(self.settings)
         if hasattr(spider, "skippable"):
             spider.skippable = {

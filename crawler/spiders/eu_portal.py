@@ -69,11 +69,6 @@ _ISO = re.compile(
 #: not the topic's own budget but the whole call's (seen on joint-undertaking calls)
 CALL_LEVEL_FACTOR = 1.5
 BOUNDARY = "BevakaSediaSearch7d2f"
-OPTION_KEYS = {
-    "programmes", "statuses", "types", "page_size", "max_pages", "text", "fetch_details",
-    "detail_url", "topic_url", "prospect_url", "cascade_url", "download_delay",
-    "programme_period",
-}  # fmt: skip
 
 
 def first(metadata: dict[str, Any], key: str) -> str | None:

@@ -60,7 +60,7 @@ def test_crawl_stores_reports_and_fails_for_a_broken_source(bevaka, config_dir, 
     assert rows["v6"]["state"] == "disabled: url not set"
     assert rows["v6"]["outcome"] == "never run"
     assert "disabled: url not set" in table.stdout
-    assert len(json.loads(calls.stdout)) == 3
+    assert len(json.loads(calls.stdout)) == 4
 
 
 def test_sources_check_shows_calls_without_storing(bevaka, config_dir, tmp_path):
@@ -72,13 +72,14 @@ def test_sources_check_shows_calls_without_storing(bevaka, config_dir, tmp_path)
     assert "Stärkt kompetensförsörjning i Västsverige" in check.stdout
     assert "60,000,000 SEK" in check.stdout
     assert "Västra Götaland, Halland" in check.stdout
-    assert "ok: 4 call(s) extracted; 1 invalid, 1 error(s)" in check.stdout
+    assert "ok: 6 call(s) extracted; 1 invalid, 1 error(s)" in check.stdout
     data = json.loads(as_json.stdout)
     assert data["outcome"] == "ok"
     assert sorted(c["external_id"] for c in data["calls"]) == [
         "2026-02231",
         "2026-03112",
         "2027-00418",
+        "2027-00801",
     ]
     assert json.loads(stored.stdout) == []
 
