@@ -2,22 +2,30 @@
 
 One POST per page (multipart parts ``query``, ``languages`` and ``sort``, each JSON) for
 grants (types 1, 2, 8) that are open or forthcoming, in the configured programmes, sorted by
-identifier so paging is deterministic; pages are fetched until the results run out.
+identifier so paging is deterministic. Pages are fetched until as many results as
+``totalResults`` announced have come (the server may send fewer a page than asked); a crawl
+that ends short of that (an empty page, ``max_pages``) fails.
 
 The real quirks handled here: every metadata value is a list; ``actions`` and
 ``budgetOverview`` are JSON inside strings; the ``status`` code can be stale (storage derives
 the status from the dates; the hint comes from ``actions``); two-stage topics have several
-deadlines (all kept); the same topic can appear twice (the fuller record wins); legacy
-records keep keywords as one JSON string and point their url at the JSON; dates carry
-offsets. The human URL is the portal's topic page. With ``fetch_details`` each topic's
-detail JSON adds the full description; if that fetch fails the topic is stored from the
-search data. A topic whose raw record (search result, and detail JSON when fetched) is
-the same as at the last crawl is skipped without being parsed (``BevakaSpider.unchanged``).
+deadlines (all kept); deadlines are 17:00 Brussels time however the record writes them
+(:func:`portal_instant`); a topic's budget row may hold the whole call's budget
+(:meth:`EuPortalSpider.budget`); the same topic can appear twice (the fuller record wins);
+legacy records keep keywords as one JSON string and point their url at the JSON. The
+stored URL is the record's portal page: topic (type 1), call for proposals (type 2, by
+``reference``) or cascade-funding call (type 8, by ``callccm2Id``). With ``fetch_details``
+each topic's detail JSON (asked for by lower-case identifier) adds the full description; if
+that fetch fails the topic is stored from the search data and the failure is counted
+(``detail_failures``). A topic whose raw record (search result, and detail JSON when
+fetched) is the same as at the last crawl is skipped without being parsed
+(``BevakaSpider.unchanged``).
 
 Options (config/sources.yaml, all optional): ``programmes`` (codes from
 config/programmes.py), ``statuses`` (open, forthcoming, closed), ``types``, ``page_size``,
-``max_pages``, ``text``, ``fetch_details``, ``detail_url`` and ``topic_url`` (templates with
-``{identifier}``), ``download_delay``.
+``max_pages``, ``text``, ``fetch_details``, ``detail_url``, ``topic_url``, ``prospect_url``
+and ``cascade_url`` (templates with ``{identifier}``), ``programme_period``,
+``download_delay``.
 """
 
 from __future__ import annotations
