@@ -254,3 +254,30 @@ def test_identifier_is_quoted_into_url_templates():
     assert (
         fill("https://x.org/t/{identifier}", "../a?b=1 c") == "https://x.org/t/..%2Fa%3Fb%3D1%20c"
     )
+
+
+@pytest.mark.parametrize(
+    ("value", "deadline", "expected"),
+    [
+        # current records: the date at midnight UTC means that date, 17:00 Brussels
+        ("2027-04-08T00:00:00.000+0000", True, datetime(2027, 4, 8, 15, tzinfo=UTC)),
+        ("2027-01-14T00:00:00.000+0000", True, datetime(2027, 1, 14, 16, tzinfo=UTC)),
+        # older records: Brussels wall-clock 17:00 labelled UTC
+        ("2024-03-12T17:00:00.000+0000", True, datetime(2024, 3, 12, 16, tzinfo=UTC)),
+        # a real offset is kept
+        ("2027-04-22T17:00:00.000+0200", True, datetime(2027, 4, 22, 15, tzinfo=UTC)),
+        ("2024-03-12T16:00:00.000+0000", True, datetime(2024, 3, 12, 16, tzinfo=UTC)),
+        # bare dates from actions / budgetOverview
+        ("2026-09-15", True, datetime(2026, 9, 15, 15, tzinfo=UTC)),
+        ("2026-03-03", False, datetime(2026, 3, 2, 23, tzinfo=UTC)),
+        ("2027-02-04T00:00:00.000+0000", False, datetime(2027, 2, 3, 23, tzinfo=UTC)),
+        ("2023-12-06T01:00:00.000+0100", False, datetime(2023, 12, 6, 0, tzinfo=UTC)),
+        ("not a date", True, None),
+        ("2027-02-30T00:00:00.000+0000", True, None),
+        (None, True, None),
+    ],
+)
+def test_portal_instant(value, deadline, expected):
+    from crawler.spiders.eu_portal import portal_instant
+
+    assert portal_instant(value, deadline=deadline) == expected
