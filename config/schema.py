@@ -109,6 +109,9 @@ class DigestSettings(Strict):
     outbox_dir: str = "var/outbox"
     coordinator_email: str = "international@lidkoping.se"
     reminder_days: list[int] = Field(default_factory=lambda: [14, 3])
+    #: a sending run stops after this long; what is left stays pending for the next run
+    #: (and the run's claim on those rows is released)
+    run_deadline_seconds: int = Field(1800, ge=10)
 
 
 class HealthSettings(Strict):
