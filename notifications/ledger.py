@@ -536,8 +536,11 @@ def _run(
             try:
                 job = _prepare(sub, cache, pause)
             except IntegrityError:
-                # another run created this week's row for this subscriber first: it sends it
+                # another run created this week's row for this subscriber first: it sends it.
+                # The rollback expired what the cache holds from that session: start afresh.
                 report.elsewhere.append(sub.email)
+                cache.clear()
+                cache["members"] = members
                 continue
             if job is not None:
                 yield job
