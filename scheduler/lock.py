@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import os
 import socket
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import delete, update
 from sqlalchemy.engine import Engine
@@ -82,3 +85,24 @@ class LeaseLock:
         with Session(self.engine) as session:
             session.execute(delete(Lease).where(Lease.name == self.name, Lease.owner == self.owner))
             session.commit()
+
+
+@contextmanager
+def holding(lock: LeaseLock, *, now: datetime | None = None) -> Iterator[None]:
+    """Hold ``lock`` for the duration of the block, renewing it every third of its lease
+    from a helper thread; raises LockHeld (before the block) when another holder has it."""
+    lock.acquire(now or datetime.now(UTC))
+    stop = threading.Event()
+
+    def renew() -> None:
+        while not stop.wait(max(1.0, lock.lease_seconds / 3)):
+            lock.renew(datetime.now(UTC))
+
+    renewer = threading.Thread(target=renew, name=f"lease-{lock.name}", daemon=True)
+    renewer.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        renewer.join()
+        lock.release()

@@ -149,3 +149,45 @@ def test_lease_lock(engine):
     assert not first.renew(now + timedelta(seconds=102))
     second.release()
     first.acquire(now + timedelta(seconds=103))
+
+
+@pytest.mark.storage
+def test_a_catch_up_never_overlaps_the_cron_run_of_the_same_job(config_dir, engine, caplog):
+    """The cron run of `crawl` is running (started by a real APScheduler, held inside the job)
+    when the start-up catch-up wants the same job: the catch-up is skipped (job.skipped), so
+    there are never two job.start without a job.end between. Before the job lease the two
+    ran at once. Then, with the cron run over, a catch-up runs again."""
+    import logging
+    import threading
+
+    from scheduler.service import run_job
+
+    config = load_config(config_dir)
+    inside, gate = threading.Event(), threading.Event()
+    calls: list[datetime] = []
+
+    def crawl(now: datetime) -> list[StageResult]:
+        calls.append(now)
+        inside.set()
+        gate.wait(30)
+        return [StageResult("crawl", True)]
+
+    spec = JobSpec("crawl", "test crawl", "*/5 * * * *", crawl, lease_seconds=60)
+    back = datetime(2026, 11, 30, 9, 1, tzinfo=TZ)
+    caplog.set_level(logging.INFO, logger="bevaka.scheduler")
+    scheduler = BackgroundScheduler(timezone=TZ)
+    scheduler.add_job(run_job, "date", run_date=datetime.now(UTC), args=[spec, engine, back])
+    scheduler.start()
+    try:
+        assert inside.wait(30), "the cron run never started"
+        assert catch_up(config, engine, [spec], back) == []
+    finally:
+        gate.set()
+        scheduler.shutdown(wait=True)
+    assert calls == [back]
+    events = [r.getMessage().split()[0] for r in caplog.records if "job=crawl" in r.getMessage()]
+    assert events == ["event=job.start", "event=job.catch_up", "event=job.skipped", "event=job.end"]
+    # the lease was released with the cron run: the job can run again
+    later = back + timedelta(minutes=5)
+    gate.set()
+    assert run_job(spec, engine, later) and calls == [back, later]
