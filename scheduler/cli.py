@@ -243,10 +243,10 @@ def calls_import(
     st = state(ctx)
     with st.session() as session:
         report = import_jsonl(session=session, path=path, now=now_utc(), tz=st.settings.tz)
+    for number, message in report.notes:
+        err_console.print(f"{path}:{number}: note: {message}", markup=False, soft_wrap=True)
     for number, message in report.errors:
-        err_console.print(
-            f"{path}:{number}: {escape(message)}", markup=True, highlight=False, soft_wrap=True
-        )
+        err_console.print(f"{path}:{number}: {message}", markup=False, soft_wrap=True)
     console.print(
         f"imported {report.new} new, {report.changed} changed, {report.unchanged} unchanged; "
         f"{len(report.errors)} bad line(s)"
