@@ -135,6 +135,9 @@ class WebSettings(Strict):
     token_max_age_days: int = Field(365, ge=1)
     signup_link_max_age_hours: int = Field(48, ge=1)
     signup_rate_limit_per_hour: int = Field(5, ge=1)
+    #: addresses of reverse proxies whose X-Forwarded-For is believed (the sign-up rate
+    #: limit counts per client address); empty: the header is ignored from everyone
+    trusted_proxies: list[str] = Field(default_factory=list)
 
 
 class Settings(Strict):
