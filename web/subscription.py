@@ -305,6 +305,7 @@ def preferences_save(request: Request, token: str, form: Any = Depends(check_csr
             subscriber.active = active
             session.add(subscriber)
         else:
+            resubscribing = resolved.subscriber.unsubscribed_at is not None
             subscriber = update_subscriber(
                 session=session,
                 needs=needs,
@@ -314,7 +315,7 @@ def preferences_save(request: Request, token: str, form: Any = Depends(check_csr
                 topics=topics,
                 active=active,
             )
-            if subscriber.unsubscribed_at is not None:  # signing up again
+            if resubscribing:  # signing up again
                 subscriber.unsubscribed_at = None
                 # the sign-up link has done its job: like a first sign-up's, it dies on use
                 # (every earlier link already died with the unsubscribe)
