@@ -363,13 +363,14 @@ def _crawl_batch(
             # (perhaps because of another source): this one gets a process of its own
             again = _run_child([job], _timeout(job["settings"]))
             summary, error = again.summaries[0], again.error
+        wall = time.monotonic() - started
         _finish_dead_run(
             engine,
             run_id,
             error or (summary or {}).get("error") or "the crawl did not finish",
-            now or datetime.now(UTC),
+            # a fixed "now" (the scheduler's job time) plus the time the crawl took
+            now + timedelta(seconds=wall) if now else datetime.now(UTC),
         )
-        wall = time.monotonic() - started
         own = (summary or {}).get("duration_seconds")
         duration = wall if len(batch) == 1 or own is None else float(own)
         result = _result_from_run(engine, run_id, {"duration_seconds": round(duration, 3)})
