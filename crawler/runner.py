@@ -171,6 +171,7 @@ def _run_child(jobs: list[dict[str, Any]], timeout: float, parallel: int = 1) ->
         }
         env = dict(os.environ)
         env["BEVAKA_CRAWL_CHILD"] = "1"
+        env["BEVAKA_CRAWL_PARENT"] = str(os.getpid())
         env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH")) if p)
         with log_path.open("wb") as log:
             child = subprocess.Popen(
@@ -446,10 +447,32 @@ def check_source(
 # --- the child process -------------------------------------------------------------------
 
 
+PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
+
+
+def die_with_parent() -> None:
+    """Let the kernel kill this process (SIGKILL) when the parent that started it dies,
+    even by ``kill -9`` (Linux ``prctl(PR_SET_PDEATHSIG)``); a crawl must never go on
+    writing the database for a parent that is gone. If the parent died before this ran,
+    exit at once. Elsewhere (no prctl) the parent's own watchdog is all there is."""
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+    import signal
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) != 0:
+        return
+    expected = os.environ.get("BEVAKA_CRAWL_PARENT")
+    if expected and os.getppid() != int(expected):
+        os._exit(1)  # orphaned already: the parent died before prctl took effect
+
+
 def _child_main() -> int:
     """Run the crawls of a job read from stdin (see :func:`_run_child`) in one reactor: up
     to ``parallel`` at once, never two whose sources share a host; each crawl's summary is
     written to its result file as soon as it ends."""
+    die_with_parent()
     job = json.loads(sys.stdin.read())
     from urllib.parse import urlsplit
 
