@@ -51,6 +51,8 @@ class CrawlSettings(Strict):
     concurrent_requests_per_domain: int = Field(2, ge=1, le=32)
     autothrottle: bool = True
     timeout_seconds: float = Field(30.0, gt=0)
+    #: one attempt, this long, for a host's robots.txt (part of the ≤ 120 s per start URL)
+    robots_timeout_seconds: float = Field(15.0, gt=0)
     retries: int = Field(2, ge=0, le=10)
     max_response_bytes: int = Field(20_000_000, gt=0)
     source_timeout_seconds: int = Field(900, gt=0)
