@@ -330,9 +330,6 @@ def _crawl_batch(
     progress: ProgressCallback | None,
 ) -> list[SourceResult]:
     """Crawl ``batch`` in one child process (see :func:`crawl_sources`)."""
-    from storage.db import session_scope
-    from storage.repo import start_crawl_run
-
     started = time.monotonic()
     started_at = now or datetime.now(UTC)
     # A run older than twice the per-source time limit can only be left over from a crawl
@@ -340,6 +337,39 @@ def _crawl_batch(
     stale_before = started_at - timedelta(seconds=2 * config.settings.crawl.source_timeout_seconds)
     jobs: list[dict[str, Any]] = []
     run_ids: list[int] = []
+    try:
+        return _crawl_batch_runs(
+            engine, config, batch, url, now, overrides, progress, jobs, run_ids, started,
+            started_at, stale_before,
+        )  # fmt: skip
+    except Exception as exc:
+        # e.g. a full disk (the temporary folder, the log, the database): never leave a run
+        # "running" behind if it can be helped (a database that refuses every write cannot
+        # be helped: the next crawl closes such a run as interrupted)
+        error = f"the crawl stopped: {exc.__class__.__name__}: {exc}"[:1000]
+        for run_id in run_ids:
+            with contextlib.suppress(Exception):
+                _finish_dead_run(engine, run_id, error, now or datetime.now(UTC))
+        raise
+
+
+def _crawl_batch_runs(
+    engine,
+    config: Any,
+    batch: list[Any],
+    url: str,
+    now: datetime | None,
+    overrides: dict[str, Any],
+    progress: ProgressCallback | None,
+    jobs: list[dict[str, Any]],
+    run_ids: list[int],
+    started: float,
+    started_at: datetime,
+    stale_before: datetime,
+) -> list[SourceResult]:
+    from storage.db import session_scope
+    from storage.repo import start_crawl_run
+
     for entry in batch:
         if progress:
             progress(entry.key, "start", None)
