@@ -264,7 +264,9 @@ def digest_command(
             fail(str(exc), code=EXIT_CONFIG)
         outcome = send_test_digest(config=st.config, email=address, now=now)
         if isinstance(outcome, Path):
-            console.print(f"no SMTP host configured: test digest written to {outcome}")
+            console.print(
+                f"no SMTP host configured: test digest written to {outcome}", markup=False
+            )
             return
         if not outcome.ok:
             fail(f"test digest to {address} not delivered: {outcome.error}")
