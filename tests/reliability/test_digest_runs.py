@@ -247,3 +247,46 @@ def test_the_deadline_comes_from_the_config(tmp_path):
     with SmtpFaultServer() as server:
         config = _config(tmp_path, server)
     assert config.settings.digest.run_deadline_seconds == 1800
+
+
+@pytest.mark.slow
+def test_three_digest_commands_at_once_send_each_digest_once(bevaka, config_dir, engine, world):
+    """The same with the real CLI: three `bevaka digest --send` processes on one database
+    (the issue's repro: a second send while the first is sending)."""
+    from rel_support import write_cli_config
+
+    gate = threading.Event()
+    with SmtpFaultServer(SmtpFaults(hold_first_connection=gate)) as server:
+        write_cli_config(config_dir, smtp={"timeout_seconds": 20, "max_attempts": 2})
+        env = {
+            "BEVAKA_SMTP_HOST": "127.0.0.1",
+            "BEVAKA_SMTP_PORT": str(server.port),
+            "BEVAKA_SMTP_SECURITY": "none",
+        }
+        args = [sys.executable, "-m", "scheduler.cli", "digest", "--send", "--as-of", "2026-11-23"]
+
+        def start() -> subprocess.Popen:
+            return subprocess.Popen(
+                args,
+                env={**bevaka.env, **env},
+                cwd=bevaka.cwd,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+            )
+
+        first = start()
+        try:
+            assert server.holding.wait(120), "the first run never reached the server"
+            others = [start(), start()]
+            outputs = [p.communicate(timeout=240)[0] for p in others]
+            gate.set()
+            outputs.append(first.communicate(timeout=240)[0])
+        finally:
+            gate.set()
+            for proc in (first, *locals().get("others", [])):
+                if proc.poll() is None:
+                    proc.kill()
+        assert [p.returncode for p in (*others, first)] == [0, 0, 0], outputs
+        assert any("being sent by another run" in out for out in outputs), outputs
+        _exactly_once(server, engine, world)
