@@ -191,3 +191,19 @@ def test_a_catch_up_never_overlaps_the_cron_run_of_the_same_job(config_dir, engi
     later = back + timedelta(minutes=5)
     gate.set()
     assert run_job(spec, engine, later) and calls == [back, later]
+
+
+def test_a_lease_of_a_killed_process_here_is_taken_over_at_once(engine):
+    """A job or the scheduler killed with kill -9 leaves its lease; on this host its process
+    is gone, so the next start need not wait for the lease to run out."""
+    import socket
+    import subprocess
+    import sys
+
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    now = datetime(2026, 11, 30, 6, 0, tzinfo=UTC)
+    LeaseLock(engine, "job:crawl", f"{socket.gethostname()} pid {dead.pid} run x", 120).acquire(now)
+    LeaseLock(engine, "job:crawl", "host-b pid 2", 120).acquire(now + timedelta(seconds=1))
+    with pytest.raises(LockHeld):  # host-b is alive as far as this host can tell
+        LeaseLock(engine, "job:crawl", "host-c pid 3", 120).acquire(now + timedelta(seconds=2))
