@@ -52,6 +52,8 @@ class CrawlSettings(Strict):
     concurrent_requests_per_domain: int = Field(2, ge=1, le=32)
     autothrottle: bool = True
     timeout_seconds: float = Field(30.0, gt=0)
+    #: one attempt, this long, for a host's robots.txt (part of the ≤ 120 s per start URL)
+    robots_timeout_seconds: float = Field(15.0, gt=0)
     retries: int = Field(2, ge=0, le=10)
     max_response_bytes: int = Field(20_000_000, gt=0)
     source_timeout_seconds: int = Field(900, gt=0)
@@ -110,6 +112,9 @@ class DigestSettings(Strict):
     outbox_dir: str = "var/outbox"
     coordinator_email: str = "international@lidkoping.se"
     reminder_days: list[int] = Field(default_factory=lambda: [14, 3])
+    #: a sending run stops after this long; what is left stays pending for the next run
+    #: (and the run's claim on those rows is released)
+    run_deadline_seconds: int = Field(1800, ge=10)
 
 
 class HealthSettings(Strict):
@@ -133,6 +138,9 @@ class WebSettings(Strict):
     token_max_age_days: int = Field(365, ge=1)
     signup_link_max_age_hours: int = Field(48, ge=1)
     signup_rate_limit_per_hour: int = Field(5, ge=1)
+    #: addresses of reverse proxies whose X-Forwarded-For is believed (the sign-up rate
+    #: limit counts per client address); empty: the header is ignored from everyone
+    trusted_proxies: list[str] = Field(default_factory=list)
 
 
 class Settings(Strict):

@@ -70,3 +70,23 @@ class BackoffRetryMiddleware(RetryMiddleware):
         if delay:
             await maybe_deferred_to_future(deferLater(reactor, delay, lambda: None))
         return None
+
+
+class RobotsTxtLimitMiddleware:
+    """The robots.txt request of a host gets one attempt of ``BEVAKA_ROBOTS_TIMEOUT``
+    seconds (``crawl.robots_timeout_seconds``), not the page requests' retries: a host whose
+    robots.txt hangs would otherwise cost attempts × timeout before its first page is even
+    asked for (192 s per start URL with the shipped settings, where 120 s is promised).
+    Placed before Scrapy's DownloadTimeoutMiddleware, which only fills in a timeout not set."""
+
+    def __init__(self, settings: BaseSettings):
+        self.timeout = settings.getfloat("BEVAKA_ROBOTS_TIMEOUT", 15.0)
+
+    @classmethod
+    def from_crawler(cls, crawler):
+        return cls(crawler.settings)
+
+    def process_request(self, request: Request, spider=None) -> None:
+        if request.meta.get("dont_obey_robotstxt") and request.url.endswith("/robots.txt"):
+            request.meta.setdefault("download_timeout", self.timeout)
+            request.meta["dont_retry"] = True

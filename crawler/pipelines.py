@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 import math
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pydantic import ValidationError
@@ -433,7 +433,12 @@ class StorePipeline:
                 outcome = "ok"
             if run is not None:
                 run.outcome = outcome
-                run.finished_at = now if now >= run.started_at else run.started_at
+                # the crawl's "now" may be fixed (BEVAKA_NOW: the scheduler's job time, tests):
+                # the end is then that time plus how long the crawl took, never the start
+                took = timedelta(seconds=time.monotonic() - self.started)
+                run.finished_at = max(now, run.started_at) + (
+                    took if self.settings.get("BEVAKA_NOW") else timedelta(0)
+                )
                 for key in ("seen", "new", "changed", "unchanged", "invalid", "errors", "pages"):
                     setattr(run, key, int(summary[key]))
                 run.error = summary["error"]

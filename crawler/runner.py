@@ -173,6 +173,7 @@ def _run_child(jobs: list[dict[str, Any]], timeout: float, parallel: int = 1) ->
         }
         env = dict(os.environ)
         env["BEVAKA_CRAWL_CHILD"] = "1"
+        env["BEVAKA_CRAWL_PARENT"] = str(os.getpid())
         env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH")) if p)
         with log_path.open("wb") as log:
             child = subprocess.Popen(
@@ -332,9 +333,6 @@ def _crawl_batch(
     progress: ProgressCallback | None,
 ) -> list[SourceResult]:
     """Crawl ``batch`` in one child process (see :func:`crawl_sources`)."""
-    from storage.db import session_scope
-    from storage.repo import start_crawl_run
-
     started = time.monotonic()
     started_at = now or datetime.now(UTC)
     # A run older than twice the per-source time limit can only be left over from a crawl
@@ -342,6 +340,39 @@ def _crawl_batch(
     stale_before = started_at - timedelta(seconds=2 * config.settings.crawl.source_timeout_seconds)
     jobs: list[dict[str, Any]] = []
     run_ids: list[int] = []
+    try:
+        return _crawl_batch_runs(
+            engine, config, batch, url, now, overrides, progress, jobs, run_ids, started,
+            started_at, stale_before,
+        )  # fmt: skip
+    except Exception as exc:
+        # e.g. a full disk (the temporary folder, the log, the database): never leave a run
+        # "running" behind if it can be helped (a database that refuses every write cannot
+        # be helped: the next crawl closes such a run as interrupted)
+        error = f"the crawl stopped: {exc.__class__.__name__}: {exc}"[:1000]
+        for run_id in run_ids:
+            with contextlib.suppress(Exception):
+                _finish_dead_run(engine, run_id, error, now or datetime.now(UTC))
+        raise
+
+
+def _crawl_batch_runs(
+    engine,
+    config: Any,
+    batch: list[Any],
+    url: str,
+    now: datetime | None,
+    overrides: dict[str, Any],
+    progress: ProgressCallback | None,
+    jobs: list[dict[str, Any]],
+    run_ids: list[int],
+    started: float,
+    started_at: datetime,
+    stale_before: datetime,
+) -> list[SourceResult]:
+    from storage.db import session_scope
+    from storage.repo import start_crawl_run
+
     for entry in batch:
         if progress:
             progress(entry.key, "start", None)
@@ -366,13 +397,14 @@ def _crawl_batch(
             # (perhaps because of another source): this one gets a process of its own
             again = _run_child([job], _timeout(job["settings"]))
             summary, error = again.summaries[0], again.error
+        wall = time.monotonic() - started
         _finish_dead_run(
             engine,
             run_id,
             error or (summary or {}).get("error") or "the crawl did not finish",
-            now or datetime.now(UTC),
+            # a fixed "now" (the scheduler's job time) plus the time the crawl took
+            now + timedelta(seconds=wall) if now else datetime.now(UTC),
         )
-        wall = time.monotonic() - started
         own = (summary or {}).get("duration_seconds")
         duration = wall if len(batch) == 1 or own is None else float(own)
         result = _result_from_run(engine, run_id, {"duration_seconds": round(duration, 3)})
@@ -448,10 +480,32 @@ def check_source(
 # --- the child process -------------------------------------------------------------------
 
 
+PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
+
+
+def die_with_parent() -> None:
+    """Let the kernel kill this process (SIGKILL) when the parent that started it dies,
+    even by ``kill -9`` (Linux ``prctl(PR_SET_PDEATHSIG)``); a crawl must never go on
+    writing the database for a parent that is gone. If the parent died before this ran,
+    exit at once. Elsewhere (no prctl) the parent's own watchdog is all there is."""
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+    import signal
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) != 0:
+        return
+    expected = os.environ.get("BEVAKA_CRAWL_PARENT")
+    if expected and os.getppid() != int(expected):
+        os._exit(1)  # orphaned already: the parent died before prctl took effect
+
+
 def _child_main() -> int:
     """Run the crawls of a job read from stdin (see :func:`_run_child`) in one reactor: up
     to ``parallel`` at once, never two whose sources share a host; each crawl's summary is
     written to its result file as soon as it ends."""
+    die_with_parent()
     job = json.loads(sys.stdin.read())
     from urllib.parse import urlsplit
 

@@ -44,6 +44,8 @@ RETRY_BACKOFF_MAX = 60.0
 DOWNLOADER_MIDDLEWARES = {
     "scrapy.downloadermiddlewares.retry.RetryMiddleware": None,
     "crawler.middlewares.BackoffRetryMiddleware": 550,
+    # before DownloadTimeoutMiddleware (350): robots.txt gets its own short timeout
+    "crawler.middlewares.RobotsTxtLimitMiddleware": 340,
 }
 
 # Conditional requests: responses are kept with their ETag / Last-Modified and revalidated
@@ -106,6 +108,7 @@ def crawl_settings(crawl: Any) -> dict[str, Any]:
         "AUTOTHROTTLE_ENABLED": crawl.autothrottle,
         "AUTOTHROTTLE_START_DELAY": max(crawl.download_delay, 0.5),
         "DOWNLOAD_TIMEOUT": crawl.timeout_seconds,
+        "BEVAKA_ROBOTS_TIMEOUT": min(crawl.robots_timeout_seconds, crawl.timeout_seconds),
         "RETRY_TIMES": crawl.retries,
         "DOWNLOAD_MAXSIZE": crawl.max_response_bytes,
         "CLOSESPIDER_TIMEOUT": crawl.source_timeout_seconds,

@@ -246,11 +246,16 @@ def decision_page(
 
 
 @router.post("/utlysning/{call_id}/beslut/{token}")
-async def decision_save(
-    request: Request, call_id: int, token: str, forvaltning: str | None = None
+def decision_save(
+    request: Request,
+    call_id: int,
+    token: str,
+    forvaltning: str | None = None,
+    form: Any = Depends(check_csrf),
 ) -> Response:
+    # a plain def: its synchronous database work runs in the thread pool (the form is
+    # read by the async dependency)
     st = web_state(request)
-    form = await check_csrf(request)
     fields = {k: str(form.get(k) or "").strip() for k in ("status", "reason", "partners", "note")}
     with st.session() as session:
         who = _who(st, session, token, forvaltning)
@@ -323,11 +328,16 @@ def analysis_page(
 
 
 @router.post("/utlysning/{call_id}/analys/{token}")
-async def analysis_save(
-    request: Request, call_id: int, token: str, forvaltning: str | None = None
+def analysis_save(
+    request: Request,
+    call_id: int,
+    token: str,
+    forvaltning: str | None = None,
+    form: Any = Depends(check_csrf),
 ) -> Response:
+    # a plain def: its synchronous database work runs in the thread pool (the form is
+    # read by the async dependency)
     st = web_state(request)
-    form = await check_csrf(request)
     answers = {f.key: str(form.get(f.key) or "") for f in FIELDS}
     with st.session() as session:
         who = _who(st, session, token, forvaltning)

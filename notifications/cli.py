@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import date, datetime, time
 from enum import StrEnum
 from pathlib import Path
@@ -175,6 +176,25 @@ def parse_as_of(value: str, tz) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=tz)
 
 
+_WEEK = re.compile(r"^(\d{4})-W(\d{2})$")
+
+
+def week_moment(week: str, tz, now: datetime) -> datetime:
+    """A moment in ISO week ``week`` (``2026-W48``): ``now`` when it lies in that week, else
+    the week's Monday 07.00 local time (the digests are built as of then)."""
+    match = _WEEK.match(week.strip())
+    if match is None:
+        raise typer.BadParameter(f"expected an ISO week such as 2026-W48, got {week!r}")
+    try:
+        monday = date.fromisocalendar(int(match[1]), int(match[2]), 1)
+    except ValueError:
+        raise typer.BadParameter(f"no such ISO week: {week!r}") from None
+    local = now.astimezone(tz).isocalendar()
+    if (local.year, local.week) == (monday.isocalendar().year, monday.isocalendar().week):
+        return now
+    return datetime.combine(monday, time(7, 0), tzinfo=tz)
+
+
 def digest_command(
     ctx: typer.Context,
     send: Annotated[
@@ -198,6 +218,14 @@ def digest_command(
         str | None,
         typer.Option("--test", help="Send a sample digest to this address (checks SMTP setup)"),
     ] = None,
+    retry_failed: Annotated[
+        str | None,
+        typer.Option(
+            "--retry-failed",
+            metavar="WEEK",
+            help="Put WEEK's failed digests (e.g. 2026-W48) back to pending and send them",
+        ),
+    ] = None,
     fmt: Annotated[Format, typer.Option("--format", help="table or json")] = Format.table,
 ) -> None:
     """Build this week's digests; --send delivers them (once per subscriber and week).
@@ -205,14 +233,28 @@ def digest_command(
     Without --send or --preview it only reports who would get a digest. Exit status 1 when
     a digest could not be delivered.
 
+    --retry-failed WEEK resends the digests of WEEK that were refused for good (after the
+    address or the server has been fixed), with their Message-IDs.
+
     Example: bevaka digest --preview var/preview --as-of 2026-11-30 --subscriber anna.berg@lidkoping.se
     """
+    from notifications.ledger import retry_failed as reset_failed
     from notifications.ledger import run_digest, send_test_digest
 
     st = state(ctx)
     if send and preview is not None:
         fail("use either --send or --preview", code=EXIT_CONFIG)
     now = parse_as_of(as_of, st.settings.tz) if as_of else now_utc()
+    if retry_failed is not None:
+        if preview is not None or test is not None:
+            fail(
+                "--retry-failed sends: it goes with neither --preview nor --test", code=EXIT_CONFIG
+            )
+        now = week_moment(retry_failed, st.settings.tz, now)
+        st.require_schema()
+        count = reset_failed(engine=st.engine, week=retry_failed)
+        console.print(f"{count} failed digest(s) of {escape(retry_failed)} put back to pending")
+        send = True
     if test is not None:
         from notifications.subscribers import SubscriberError, normalise_email
 
@@ -222,7 +264,9 @@ def digest_command(
             fail(str(exc), code=EXIT_CONFIG)
         outcome = send_test_digest(config=st.config, email=address, now=now)
         if isinstance(outcome, Path):
-            console.print(f"no SMTP host configured: test digest written to {outcome}")
+            console.print(
+                f"no SMTP host configured: test digest written to {outcome}", markup=False
+            )
             return
         if not outcome.ok:
             fail(f"test digest to {address} not delivered: {outcome.error}")

@@ -57,6 +57,59 @@ class Mail:
 AnyMessage = EmailMessage | Mail
 
 
+class RunDeadline:
+    """When a sending run must stop. ``expire()`` (from any thread) ends it: the messages not
+    yet sent are settled as temporary failures ("deadline") and the one in flight is
+    abandoned. :meth:`after` makes one that expires by itself after ``seconds`` (the
+    configured ``digest.run_deadline_seconds``); tests call ``expire()`` at the moment they
+    choose, so nothing waits on the clock."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._expired = False
+        self._callbacks: list[Callable[[], None]] = []
+        self._timer: threading.Timer | None = None
+
+    @classmethod
+    def after(cls, seconds: float) -> RunDeadline:
+        deadline = cls()
+        deadline._timer = threading.Timer(seconds, deadline.expire)
+        deadline._timer.daemon = True
+        deadline._timer.start()
+        return deadline
+
+    @property
+    def expired(self) -> bool:
+        return self._expired
+
+    def expire(self) -> None:
+        with self._lock:
+            if self._expired:
+                return
+            self._expired = True
+            callbacks = list(self._callbacks)
+        for callback in callbacks:
+            with contextlib.suppress(RuntimeError):  # e.g. an event loop that has ended
+                callback()
+
+    def on_expire(self, callback: Callable[[], None]) -> None:
+        """Call ``callback`` when the deadline passes (at once if it has)."""
+        with self._lock:
+            if not self._expired:
+                self._callbacks.append(callback)
+                return
+        with contextlib.suppress(RuntimeError):
+            callback()
+
+    def cancel(self) -> None:
+        """Stop the timer (the run is over)."""
+        if self._timer is not None:
+            self._timer.cancel()
+
+
+DEADLINE_ERROR = "not sent: the run's deadline (digest.run_deadline_seconds) passed"
+
+
 @dataclass
 class SendResult:
     message_id: str
@@ -152,9 +205,11 @@ class _Feed:
         return index
 
     def submit(self, message: AnyMessage) -> int:
-        """From another thread: queue ``message`` for sending; returns its index."""
+        """From another thread: queue ``message`` for sending; returns its index. After the
+        run has ended (its deadline passed) the message is not sent and never settled."""
         index = self._append(message)
-        self.loop.call_soon_threadsafe(self.queue.put_nowait, index)
+        with contextlib.suppress(RuntimeError):  # the loop has already ended
+            self.loop.call_soon_threadsafe(self.queue.put_nowait, index)
         return index
 
     def close(self) -> None:
@@ -180,6 +235,7 @@ async def send_messages_async(
     *,
     tls_context: ssl.SSLContext | None = None,
     on_result: Callable[[int, SendResult], None] | None = None,
+    deadline: RunDeadline | None = None,
 ) -> list[SendResult]:
     """The async form of :func:`send_messages`. ``on_result(index, result)`` is called as
     soon as each message is settled (sent, failed permanently, or out of attempts)."""
@@ -195,6 +251,7 @@ async def send_messages_async(
         workers=max(1, min(smtp_settings.concurrency, len(messages))),
         tls_context=tls_context,
         on_result=on_result,
+        deadline=deadline,
     )
 
 
@@ -205,13 +262,22 @@ async def _send_feed(
     workers: int,
     tls_context: ssl.SSLContext | None,
     on_result: Callable[[int, SendResult], None] | None,
+    deadline: RunDeadline | None = None,
 ) -> list[SendResult]:
-    """Send the feed's messages until it is closed and every message is settled."""
+    """Send the feed's messages until it is closed and every message is settled, or until
+    ``deadline`` passes: then the message in flight is abandoned (its connection closed)
+    and every message not yet settled is settled as a temporary failure."""
     messages, results, queue = feed.messages, feed.results, feed.queue
     delay_tasks: set[asyncio.Task] = set()
     login_failed: list[str] = []  # set once the server refuses our credentials
+    settled: set[int] = set()
+    expired = asyncio.Event()
+    if deadline is not None:
+        loop = asyncio.get_running_loop()
+        deadline.on_expire(lambda: loop.call_soon_threadsafe(expired.set))
 
     def settle(index: int) -> None:
+        settled.add(index)
         if on_result is not None:
             try:
                 on_result(index, results[index])
@@ -311,18 +377,34 @@ async def _send_feed(
                         queue.task_done()
         finally:
             if client is not None:
-                await _quit(client)
+                if expired.is_set():  # abandoned: a silent server would not answer QUIT
+                    client.close()
+                else:
+                    await _quit(client)
 
-    tasks = [asyncio.create_task(worker()) for _ in range(workers)]
-    try:
+    async def all_settled() -> None:
         await feed.closed.wait()
         await queue.join()
+
+    tasks = [asyncio.create_task(worker()) for _ in range(workers)]
+    done = asyncio.create_task(all_settled())
+    stop = asyncio.create_task(expired.wait())
+    try:
+        await asyncio.wait({done, stop}, return_when=asyncio.FIRST_COMPLETED)
     finally:
-        for task in tasks:
+        expired_now = not done.done()
+        if expired_now:
+            expired.set()
+        for task in (done, stop, *tasks):
             task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await asyncio.gather(done, stop, *tasks, return_exceptions=True)
         for task in list(delay_tasks):
             task.cancel()
+    if expired_now:
+        for index, result in enumerate(list(results)):
+            if index not in settled:
+                result.ok, result.permanent, result.error = False, False, DEADLINE_ERROR
+                settle(index)
     return results
 
 
@@ -393,6 +475,7 @@ def send_feed(
     *,
     tls_context: ssl.SSLContext | None = None,
     on_result: Callable[[int, SendResult], None] | None = None,
+    deadline: RunDeadline | None = None,
 ) -> list[SendResult]:
     """Send messages while they are being made: ``produce(submit)`` runs in this thread and
     calls ``submit(message) -> index`` for each message, which is sent at once by a helper
@@ -415,6 +498,7 @@ def send_feed(
             workers=max(1, smtp_settings.concurrency),
             tls_context=tls_context,
             on_result=on_result,
+            deadline=deadline,
         )
 
     def run() -> None:

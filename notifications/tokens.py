@@ -65,4 +65,15 @@ def read_token(secret_key: str, token: str, *, purpose: str, max_age_seconds: in
         raise TokenError("the link is not valid") from None
     if not isinstance(payload, dict) or payload.get("p") != purpose:
         raise TokenError("the link is not valid for this page")
-    return TokenData(payload.get("s"), int(payload.get("v", 0)), payload["p"], payload.get("e"))
+    subscriber_id, version, email = payload.get("s"), payload.get("v", 0), payload.get("e")
+    # signed by us, but never trusted to have the right shape (an old or odd payload must
+    # be an invalid link, not a server error)
+    if not _is_int(version) or not (subscriber_id is None or _is_int(subscriber_id)):
+        raise TokenError("the link is not valid")
+    if email is not None and not isinstance(email, str):
+        raise TokenError("the link is not valid")
+    return TokenData(subscriber_id, version, payload["p"], email)
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)

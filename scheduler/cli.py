@@ -243,10 +243,10 @@ def calls_import(
     st = state(ctx)
     with st.session() as session:
         report = import_jsonl(session=session, path=path, now=now_utc(), tz=st.settings.tz)
+    for number, message in report.notes:
+        err_console.print(f"{path}:{number}: note: {message}", markup=False, soft_wrap=True)
     for number, message in report.errors:
-        err_console.print(
-            f"{path}:{number}: {escape(message)}", markup=True, highlight=False, soft_wrap=True
-        )
+        err_console.print(f"{path}:{number}: {message}", markup=False, soft_wrap=True)
     console.print(
         f"imported {report.new} new, {report.changed} changed, {report.unchanged} unchanged; "
         f"{len(report.errors)} bad line(s)"
@@ -277,12 +277,36 @@ def _register_packages() -> None:
 _register_packages()
 
 
+def describe_failure(exc: BaseException) -> str:
+    """One line for an error of the machine rather than of Bevaka (a full disk, a database
+    that refuses writes), instead of a traceback."""
+    import errno
+
+    from sqlalchemy.exc import SQLAlchemyError
+
+    if isinstance(exc, SQLAlchemyError):
+        reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0][:300]
+        hint = " (is its disk full?)" if "full" in reason or "I/O" in reason else ""
+        return f"the database refused the operation: {reason}{hint}"
+    if isinstance(exc, OSError):
+        where = f": {exc.filename}" if exc.filename else ""
+        if exc.errno == errno.ENOSPC:
+            return f"no space left on the device{where}: free some space and run it again"
+        return f"{exc.strerror or exc.__class__.__name__}{where}"
+    return f"{exc.__class__.__name__}: {exc}"
+
+
 def main() -> None:
+    from sqlalchemy.exc import SQLAlchemyError
+
     try:
         app()
     except KeyboardInterrupt:
         err_console.print("interrupted")
         sys.exit(130)
+    except (OSError, SQLAlchemyError) as exc:
+        err_console.print(f"error: {describe_failure(exc)}", markup=False, soft_wrap=True)
+        sys.exit(1)
 
 
 if __name__ == "__main__":

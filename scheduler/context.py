@@ -13,14 +13,18 @@ from typing import Any, NoReturn
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from config.loader import Config, ConfigError, load_config
 from storage.db import make_engine, redact_url, session_scope
 
-console = Console(highlight=False)
-err_console = Console(stderr=True, highlight=False)
+# No emoji codes (":100:" in "settings.yaml:100:" became 💯) and no highlighting: what is
+# printed comes from config and sources. Markup stays for Bevaka's own labels; every value
+# put into a markup string is escaped (rich.markup.escape) or printed with markup=False.
+console = Console(highlight=False, emoji=False)
+err_console = Console(stderr=True, highlight=False, emoji=False)
 
 EXIT_CONFIG = 2
 
@@ -89,7 +93,11 @@ def state(ctx: typer.Context) -> AppState:
 
 
 def fail(message: str, code: int = 1) -> NoReturn:
-    err_console.print(f"[red]error:[/red] {message}", markup=True, highlight=False, soft_wrap=True)
+    """Print ``error: message`` (the message as written: it may hold config or scraped
+    text) and exit with ``code``."""
+    err_console.print(
+        f"[red]error:[/red] {escape(message)}", markup=True, highlight=False, soft_wrap=True
+    )
     raise typer.Exit(code)
 
 

@@ -137,6 +137,7 @@ def digest_stage(
             "sent": len(report.sent),
             "written": len(report.written),
             "already": len(report.already),
+            "elsewhere": len(report.elsewhere),  # being sent by another run at the time
             "empty": len(report.empty),
             "failed": len(report.failed),
             "pending": len(report.pending),

@@ -30,7 +30,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy.engine import Engine
 
 from config.loader import Config
-from scheduler.lock import SCHEDULER_LOCK, LeaseLock, owner_id
+from scheduler.lock import SCHEDULER_LOCK, LeaseLock, LockHeld, holding, owner_id
 from scheduler.logs import event
 from scheduler.pipeline import (
     StageResult,
@@ -56,6 +56,8 @@ class JobSpec:
     description: str
     cron: str
     func: Callable[[datetime], list[StageResult]]
+    #: the job's own lease (``job:<id>``): one instance at a time, whoever starts it
+    lease_seconds: int = 120
 
     def trigger(self, tz) -> CronTrigger:
         return CronTrigger.from_crontab(self.cron, timezone=tz)
@@ -86,6 +88,7 @@ def job_specs(config: Config, engine: Engine) -> list[JobSpec]:
                 f"crawl {', '.join(keys)}, then match and health alerts",
                 cron,
                 crawl_then_match,
+                lease_seconds=schedule.lock_lease_seconds,
             )
         )
     specs.append(
@@ -94,6 +97,7 @@ def job_specs(config: Config, engine: Engine) -> list[JobSpec]:
             "weekly digest to every subscriber",
             schedule.digest,
             lambda now: [digest_stage(config, engine, now)],
+            lease_seconds=schedule.lock_lease_seconds,
         )
     )
     specs.append(
@@ -102,6 +106,7 @@ def job_specs(config: Config, engine: Engine) -> list[JobSpec]:
             "source-health alerts to the coordinator",
             schedule.health,
             lambda now: [health_stage(config, engine, now)],
+            lease_seconds=schedule.lock_lease_seconds,
         )
     )
     return specs
@@ -133,9 +138,22 @@ def due_catch_up(
 
 
 def run_job(spec: JobSpec, engine: Engine, now: datetime | None = None) -> list[StageResult]:
-    """Run one job now and record it in JobState (what catch-up looks at)."""
+    """Run one job now and record it in JobState (what catch-up looks at). The job holds
+    the lease ``job:<id>`` while it runs: when another instance has it (the cron run while
+    a catch-up runs, or the other way round; in any process on the database) this one is
+    skipped (``job.skipped``) and returns no results."""
     now = now or datetime.now(UTC)
     run_id = uuid.uuid4().hex[:12]
+    lock = LeaseLock(engine, f"job:{spec.id}", f"{owner_id()} run {run_id}", spec.lease_seconds)
+    try:
+        with holding(lock):
+            return _run_job(spec, engine, now, run_id)
+    except LockHeld as exc:
+        event(log, "job.skipped", logging.WARNING, job=spec.id, run=run_id, holder=exc.lease.owner)
+        return []
+
+
+def _run_job(spec: JobSpec, engine: Engine, now: datetime, run_id: str) -> list[StageResult]:
     event(log, "job.start", job=spec.id, run=run_id)
     results = spec.func(now)
     ok = all(r.ok for r in results)
@@ -189,8 +207,8 @@ def catch_up(config: Config, engine: Engine, specs: list[JobSpec], now: datetime
         )
         if missed is not None:
             event(log, "job.catch_up", job=spec.id, scheduled=missed.isoformat())
-            run_job(spec, engine, now)
-            ran.append(spec.id)
+            if run_job(spec, engine, now):  # [] when another instance is running it
+                ran.append(spec.id)
     return ran
 
 
@@ -212,8 +230,6 @@ def _terminate_children() -> None:
 
 def run_service(config: Config, engine: Engine, *, stop: threading.Event | None = None) -> int:
     """Run until SIGTERM/SIGINT (or ``stop`` is set). Exit status 0 on a clean stop."""
-    from scheduler.lock import LockHeld
-
     stop = stop or threading.Event()
     lease_seconds = config.settings.schedule.lock_lease_seconds
     lock = LeaseLock(engine, SCHEDULER_LOCK, owner_id(), lease_seconds)

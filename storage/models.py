@@ -187,6 +187,10 @@ class Delivery(SQLModel, table=True):
     error: str | None = Field(default=None, sa_column=Column(Text))
     created_at: datetime | None = _ts(nullable=False)
     sent_at: datetime | None = _ts()
+    #: the sending run that owns this pending row (see notifications.ledger), and until
+    #: when: a run that crashed loses its claim when the lease expires
+    claimed_by: str | None = Field(default=None, max_length=128)
+    claimed_until: datetime | None = _ts()
 
 
 class Announcement(SQLModel, table=True):

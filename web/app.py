@@ -38,6 +38,7 @@ from web.security import (
     CsrfProtect,
     RateLimiter,
     SecurityHeadersMiddleware,
+    SlashRedirectMiddleware,
     check_basic_auth,
 )
 
@@ -175,8 +176,36 @@ def error_page(request: Request, status: int, title: str, message: str) -> HTMLR
     )
 
 
+#: the largest form body read (the biggest real form, the analysis, is a few KB)
+MAX_FORM_BYTES = 256 * 1024
+
+
+def _too_large() -> PageError:
+    return PageError(
+        413, "Formuläret är för stort", "Formuläret innehöll för mycket text. Inget har ändrats."
+    )
+
+
+async def _read_form_body(request: Request) -> None:
+    """Read the body, refusing one over MAX_FORM_BYTES (declared or streamed) with 413
+    before it is parsed; the form is then parsed from what was read."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > MAX_FORM_BYTES:
+        raise _too_large()
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_FORM_BYTES:
+            raise _too_large()
+    request._body = bytes(body)  # Request.stream()/form() read it from here
+
+
 async def check_csrf(request: Request) -> Any:
-    """The submitted form, once its CSRF token has been checked (raises PageError 403)."""
+    """The submitted form, once its CSRF token has been checked (raises PageError 403, or
+    413 for a body over MAX_FORM_BYTES). Also a FastAPI dependency (``Depends(check_csrf)``)
+    so that a POST handler doing synchronous database work can be a plain ``def``, run in
+    the thread pool instead of blocking the event loop."""
+    await _read_form_body(request)
     form = await request.form()
     if not web_state(request).csrf.valid(request, form.get(CSRF_FIELD)):
         raise PageError(
@@ -235,7 +264,9 @@ def create_app(
         basic_auth = (settings.web.basic_auth_user, password)
     clock = clock or (lambda: datetime.now(UTC))
 
-    app = FastAPI(title="Bevaka", docs_url=None, redoc_url=None, openapi_url=None)
+    app = FastAPI(
+        title="Bevaka", docs_url=None, redoc_url=None, openapi_url=None, redirect_slashes=False
+    )
     jinja_env = make_environment(TEMPLATES, [DIGEST_TEMPLATES_DIR], tz=settings.tz)
     templates = Jinja2Templates(env=jinja_env)
     app.state.web = WebState(
@@ -253,6 +284,7 @@ def create_app(
             settings.web.signup_rate_limit_per_hour, timedelta(hours=1), clock
         ),
     )
+    app.add_middleware(SlashRedirectMiddleware)
     app.add_middleware(SecurityHeadersMiddleware)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 

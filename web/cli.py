@@ -56,4 +56,14 @@ def web(
     except WebConfigError as exc:
         fail(str(exc), code=2)
     console.print(f"Bevaka web on http://{host}:{port}", markup=False)
-    uvicorn.run(application, host=host, port=port, proxy_headers=True, log_level="info")
+    uvicorn.run(application, host=host, port=port, log_level="info", **uvicorn_options(settings))
+
+
+def uvicorn_options(settings) -> dict:
+    """uvicorn's proxy settings from ``web.trusted_proxies``: X-Forwarded-For (and -Proto) is
+    believed only from those addresses; with none, from nobody (uvicorn's own default
+    would trust it from 127.0.0.1, i.e. from anyone on the machine)."""
+    proxies = list(settings.web.trusted_proxies)
+    if not proxies:
+        return {"proxy_headers": False, "forwarded_allow_ips": ""}
+    return {"proxy_headers": True, "forwarded_allow_ips": ",".join(proxies)}

@@ -17,6 +17,7 @@ import threading
 from collections import defaultdict, deque
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from urllib.parse import quote
 
 from fastapi import Request
 from itsdangerous import BadSignature, URLSafeTimedSerializer
@@ -64,6 +65,30 @@ class SecurityHeadersMiddleware:
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
+
+
+class SlashRedirectMiddleware:
+    """``/registrera/`` → 307 to ``/registrera``, with a *relative* Location: the host is never
+    taken from the request's Host header (Starlette's own slash redirect did, so
+    ``Host: evil.example`` sent people to evil.example). Leading slashes are collapsed and
+    the path is percent-encoded, so ``//evil.example/`` cannot become a protocol-relative
+    link either."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path = scope.get("path", "") if scope["type"] == "http" else ""
+        if len(path) > 1 and path.endswith("/") and not path.startswith("/static/"):
+            location = "/" + quote(path.strip("/"), safe="/")
+            query = scope.get("query_string", b"")
+            if query:
+                location += "?" + query.decode("latin-1")
+            headers = [(b"location", location.encode("latin-1")), (b"content-length", b"0")]
+            await send({"type": "http.response.start", "status": 307, "headers": headers})
+            await send({"type": "http.response.body", "body": b""})
+            return
+        await self.app(scope, receive, send)
 
 
 class CsrfProtect:

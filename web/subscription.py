@@ -17,11 +17,13 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import quote
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlmodel import Session
+from starlette.concurrency import run_in_threadpool
 
 from notifications.digest import build_digest
 from notifications.subscribers import (
@@ -161,6 +163,8 @@ def _signup_error(request: Request, status: int, message: str, email: str = "") 
 
 
 def _client_ip(request: Request) -> str:
+    """The peer's address. ``X-Forwarded-For`` counts only from the proxies listed in
+    ``web.trusted_proxies`` (uvicorn rewrites the peer for those, see web.cli)."""
     return request.client.host if request.client else "unknown"
 
 
@@ -188,10 +192,13 @@ async def signup_submit(request: Request) -> HTMLResponse:
         )
     if not st.signup_per_address.hit(email.lower()):
         return _signup_error(request, 429, "För många försök. Vänta en stund och försök igen.", raw)
-    with st.session() as session:
-        existing = find_subscriber(session=session, email=email)
-        version = existing.token_version if existing else 0
-        address = existing.email if existing else email
+
+    def lookup() -> tuple[int, str]:  # sync database work: in the thread pool
+        with st.session() as session:
+            existing = find_subscriber(session=session, email=email)
+            return (existing.token_version, existing.email) if existing else (0, email)
+
+    version, address = await run_in_threadpool(lookup)
     token = make_token(st.secret_key, purpose="signup", version=version, email=address)
     try:
         await send_signup_link(st, to=address, link=st.url(f"/prenumeration/{token}"))
@@ -253,9 +260,10 @@ def preferences(request: Request, token: str, sparat: str | None = None) -> HTML
 
 
 @router.post("/prenumeration/{token}")
-async def preferences_save(request: Request, token: str) -> Response:
+def preferences_save(request: Request, token: str, form: Any = Depends(check_csrf)) -> Response:
+    # a plain def: FastAPI runs it (and its synchronous database work) in the thread pool,
+    # never in the event loop; the form is read and checked by the async dependency
     st = web_state(request)
-    form = await check_csrf(request)
     department = str(form.get("department") or "") or None
     topics = sorted({str(t) for t in form.getlist("topics")})
     name = " ".join(str(form.get("name") or "").split())[:MAX_NAME]
@@ -297,6 +305,7 @@ async def preferences_save(request: Request, token: str) -> Response:
             subscriber.active = active
             session.add(subscriber)
         else:
+            resubscribing = resolved.subscriber.unsubscribed_at is not None
             subscriber = update_subscriber(
                 session=session,
                 needs=needs,
@@ -306,8 +315,11 @@ async def preferences_save(request: Request, token: str) -> Response:
                 topics=topics,
                 active=active,
             )
-            if subscriber.unsubscribed_at is not None:  # signing up again
+            if resubscribing:  # signing up again
                 subscriber.unsubscribed_at = None
+                # the sign-up link has done its job: like a first sign-up's, it dies on use
+                # (every earlier link already died with the unsubscribe)
+                subscriber.token_version += 1
                 session.add(subscriber)
         session.flush()
         new_token = prefs_token(st, subscriber)

@@ -243,3 +243,22 @@ def test_stuck_source_is_killed_and_recorded_as_failed(tmp_path, db_url, session
     (run,) = _runs(session, "vinnova")
     assert (run.outcome, run.error, run.errors) == ("failed", result.error, 1)
     assert run.finished_at is not None
+
+
+def test_a_crawl_with_a_fixed_clock_records_how_long_it_took(tmp_path, db_url, session):
+    """The scheduler passes its job time as the crawl's "now"; finished_at used to be that
+    same time (a crawl of 0 s). It is now the start plus the time the crawl took."""
+    recordings = copy_recordings(tmp_path / "rec", "eu_portal")
+    with Mirror(recordings) as mirror:
+        config = mirrored_config(mirror)
+        result = crawl_sources(
+            config=config,
+            keys=["eu_portal"],
+            database_url=db_url,
+            now=NOW,
+            settings_overrides=TEST_SETTINGS,
+        )[0]
+    (run,) = _runs(session, "eu_portal")
+    assert result.outcome == "ok" and run.started_at == NOW
+    assert run.finished_at > run.started_at
+    assert run.finished_at - run.started_at <= timedelta(seconds=result.duration_seconds + 1)

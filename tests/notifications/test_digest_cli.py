@@ -135,3 +135,45 @@ def test_digest_without_smtp_host_writes_the_outbox(bevaka, config_dir, world, t
     result = bevaka("digest", "--send", "--as-of", "2026-11-23", check=True)
     assert "written 2" in result.stdout
     assert len(list(outbox.glob("*.eml"))) == 2 and len(list(outbox.glob("*.html"))) == 2
+
+
+def test_digest_retry_failed_resends_a_weeks_refused_digests(
+    cli_env, config_dir, engine, world, smtp
+):
+    """`bevaka digest --retry-failed WEEK`: the week's failed rows go back to pending and are
+    sent (with their Message-IDs); the others are not sent again."""
+    from sqlmodel import Session, delete, select
+
+    from storage.models import Announcement, Delivery
+
+    env = ["--as-of", "2026-11-23"]
+    smtp_env = {
+        "BEVAKA_SMTP_HOST": "127.0.0.1",
+        "BEVAKA_SMTP_PORT": str(smtp.port),
+        "BEVAKA_SMTP_SECURITY": "none",
+    }
+    write_example_config(config_dir)
+    runner = CliRunner()
+
+    def bevaka(*args: str):
+        return runner.invoke(app, list(args), env={**cli_env, **smtp_env})
+
+    first = bevaka("digest", "--send", *env)
+    assert first.exit_code == 0, first.output
+    with Session(engine) as session:
+        row = session.exec(select(Delivery).where(Delivery.subscriber_id == world["anna"])).one()
+        # as a 550 leaves it: failed, and nothing recorded as told
+        row.status, row.error = "failed", "550 5.1.1 mailbox unavailable"
+        message_id = row.message_id
+        session.add(row)
+        session.execute(delete(Announcement).where(Announcement.subscriber_id == world["anna"]))
+        session.commit()
+    bad = bevaka("digest", "--retry-failed", "2026-W99")
+    assert bad.exit_code == 2 and "no such ISO week" in bad.output
+    again = bevaka("digest", "--retry-failed", "2026-W48")
+    assert again.exit_code == 0, again.output
+    assert "1 failed digest(s) of 2026-W48 put back to pending" in again.stdout
+    assert "sent 1" in again.stdout
+    to_anna = smtp.recorder.to("anna.berg@lidkoping.se")
+    assert len(to_anna) == 2 and str(to_anna[1].message["Message-ID"]) == message_id
+    assert len(smtp.recorder.to("international@lidkoping.se")) == 1

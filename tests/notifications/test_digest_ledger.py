@@ -202,7 +202,7 @@ def test_a_concurrent_run_that_claimed_the_week_first_wins(engine, session, worl
         report = run_digest(config=make_config(), engine=engine, now=NOW)
     finally:
         digest_module.EXTRA_SECTIONS.remove(other_run_claims)
-    assert report.already == ["anna.berg@lidkoping.se"]
+    assert report.elsewhere == ["anna.berg@lidkoping.se"]  # the other run sends it
     assert report.written == ["international@lidkoping.se"]
     session.expire_all()
     rows = {d.subscriber_id: d for d in session.exec(select(Delivery)).all()}
@@ -222,7 +222,11 @@ def test_settling_skips_announcements_already_recorded(engine, session, world, m
     told = digest.announcements
     assert len(told) >= 4
     delivery = Delivery(
-        subscriber_id=anna.id, week="2026-W48", message_id="<t@lidkoping.se>", created_at=NOW
+        subscriber_id=anna.id,
+        week="2026-W48",
+        message_id="<t@lidkoping.se>",
+        created_at=NOW,
+        claimed_by="this run",
     )
     session.add(delivery)
     session.add(
@@ -235,12 +239,14 @@ def test_settling_skips_announcements_already_recorded(engine, session, world, m
     }
     assert told[0] in before and not before & set(told[1:])
     job = _Job(delivery.id, digest, digest_mail(digest, settings=config.settings, message_id="<t>"))
-    _settle(engine, job, status="sent", now=NOW, attempts=1)
-    _settle(engine, job, status="sent", now=NOW, attempts=1)  # a second settle adds nothing
+    _settle(engine, job, owner="this run", status="sent", now=NOW, attempts=1)
+    # a second settle (the claim is gone) adds nothing
+    _settle(engine, job, owner="this run", status="sent", now=NOW, attempts=1)
     session.expire_all()
     rows = session.exec(select(Announcement).where(Announcement.subscriber_id == anna.id)).all()
     assert sorted((r.call_id, r.reason) for r in rows) == sorted(before | set(told))
     assert [r.delivery_id for r in rows if (r.call_id, r.reason) == told[0]] == [None]
     assert {r.delivery_id for r in rows if (r.call_id, r.reason) in told[1:]} == {delivery.id}
     settled = session.get(Delivery, delivery.id)
-    assert settled.status == "sent" and settled.attempts == 2 and settled.sent_at is not None
+    # the second settle found the claim released: it changed nothing
+    assert settled.status == "sent" and settled.attempts == 1 and settled.sent_at is not None

@@ -291,6 +291,11 @@ class SmtpFaults:
     hang_limit: float = 10.0
     #: called with (number of messages accepted so far) after each accepted message
     on_message: Callable[[int], None] | None = None
+    #: the messages of the first connection wait at DATA until this event is set (the
+    #: server sets ``holding`` when the first one arrives); other connections go on
+    hold_first_connection: threading.Event | None = None
+    #: every DATA is answered with this reply (e.g. "554 5.7.1 ...") instead of accepted
+    data_reply: str | None = None
 
 
 @dataclass
@@ -318,6 +323,7 @@ class _FaultHandler:
         faults = self.owner.faults
         if faults.hang_after is not None and len(self.owner.messages) >= faults.hang_after:
             self.owner.hangs += 1
+            self.owner.hung.set()
             await asyncio.get_running_loop().run_in_executor(
                 None, self.owner.stopping.wait, faults.hang_limit
             )
@@ -349,6 +355,17 @@ class _FaultHandler:
             self.owner.drops += 1
             server.transport.close()
             return "421 4.4.2 dropped"
+        if faults.data_reply is not None:
+            self.owner.refusals.append((",".join(envelope.rcpt_tos), faults.data_reply))
+            return faults.data_reply
+        if faults.hold_first_connection is not None:
+            with self.owner.lock:
+                if self.owner.first_session is None:
+                    self.owner.first_session = session
+            if session is self.owner.first_session:
+                self.owner.holding.set()
+                gate = faults.hold_first_connection
+                await asyncio.get_running_loop().run_in_executor(None, gate.wait, 60)
         received = Received(
             mail_from=envelope.mail_from,
             rcpt_tos=list(envelope.rcpt_tos),
@@ -421,6 +438,9 @@ class SmtpFaultServer:
         self.ready = threading.Event()
         self.lock = threading.Lock()
         self.stopping = threading.Event()
+        self.hung = threading.Event()  # a connection has stopped being answered
+        self.holding = threading.Event()  # the first connection's message is held
+        self.first_session: Any = None
         self.port = free_port()
         self._controller: _Controller | None = None
 

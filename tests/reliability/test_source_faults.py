@@ -34,7 +34,7 @@ from rel_support import rows, shipped_config, with_sources
 
 from config.schema import CrawlSettings
 from crawler.runner import crawl_sources
-from crawler.settings import BENCH_SETTINGS, RETRY_BACKOFF_BASE, RETRY_BACKOFF_MAX
+from crawler.settings import BENCH_SETTINGS, RETRY_BACKOFF_BASE, RETRY_BACKOFF_MAX, crawl_settings
 from storage.db import make_engine, session_scope
 from storage.models import Call, CrawlRun
 from storage.records import CallData
@@ -353,8 +353,40 @@ def test_a_source_that_never_answers_costs_at_most_two_minutes_by_default():
         min(RETRY_BACKOFF_BASE * 2 ** (n - 1), RETRY_BACKOFF_MAX) for n in range(1, attempts)
     )
     delays = attempts * crawl.download_delay * 1.5  # RANDOMIZE_DOWNLOAD_DELAY: up to 1.5x
-    worst = attempts * crawl.timeout_seconds + backoff + delays
+    # before the first page: the host's robots.txt, one attempt (it used to get the page
+    # requests' retries too: 3 × 30 s more, 192 s in all)
+    settings = crawl_settings(crawl)
+    robots = settings["BEVAKA_ROBOTS_TIMEOUT"] + crawl.download_delay * 1.5
+    assert crawl.obey_robots
+    worst = robots + attempts * crawl.timeout_seconds + backoff + delays
     assert worst <= 120, worst
+
+
+def test_a_hanging_robots_txt_gets_one_short_attempt(db_url):
+    """A host whose robots.txt never answers: one attempt of BEVAKA_ROBOTS_TIMEOUT (from
+    crawl.robots_timeout_seconds), no retries, then the feed is crawled as usual (an
+    unreadable robots.txt allows everything, as Scrapy does). Before, robots.txt got the
+    page retries: 3 attempts here."""
+    with FaultServer(hang_limit=30) as server:
+        server.route("/robots.txt", Hang())
+        server.route(
+            "/robots/feed.xml", Body(rss("robots").replace("{base}", server.url("")), FEED_TYPE)
+        )
+        entry = feed_entry("robots")
+        entry["url"] = server.url("/robots/feed.xml")
+        config = with_sources(shipped_config(), [entry])
+        overrides = {
+            **OVERRIDES,
+            "ROBOTSTXT_OBEY": True,
+            "RETRY_TIMES": 2,
+            "RETRY_BACKOFF_BASE": 0.0,
+            "BEVAKA_ROBOTS_TIMEOUT": 1,
+        }
+        (result,) = crawl_sources(
+            config=config, database_url=db_url, now=NOW2, settings_overrides=overrides
+        )
+        assert server.hits("/robots.txt") == 1
+        assert result.outcome == "ok" and result.new == 2, result
 
 
 def test_a_slow_source_is_stopped_whole_at_its_time_limit(db_url):

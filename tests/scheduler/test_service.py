@@ -149,3 +149,61 @@ def test_lease_lock(engine):
     assert not first.renew(now + timedelta(seconds=102))
     second.release()
     first.acquire(now + timedelta(seconds=103))
+
+
+@pytest.mark.storage
+def test_a_catch_up_never_overlaps_the_cron_run_of_the_same_job(config_dir, engine, caplog):
+    """The cron run of `crawl` is running (started by a real APScheduler, held inside the job)
+    when the start-up catch-up wants the same job: the catch-up is skipped (job.skipped), so
+    there are never two job.start without a job.end between. Before the job lease the two
+    ran at once. Then, with the cron run over, a catch-up runs again."""
+    import logging
+    import threading
+
+    from scheduler.service import run_job
+
+    config = load_config(config_dir)
+    inside, gate = threading.Event(), threading.Event()
+    calls: list[datetime] = []
+
+    def crawl(now: datetime) -> list[StageResult]:
+        calls.append(now)
+        inside.set()
+        gate.wait(30)
+        return [StageResult("crawl", True)]
+
+    spec = JobSpec("crawl", "test crawl", "*/5 * * * *", crawl, lease_seconds=60)
+    back = datetime(2026, 11, 30, 9, 1, tzinfo=TZ)
+    caplog.set_level(logging.INFO, logger="bevaka.scheduler")
+    scheduler = BackgroundScheduler(timezone=TZ)
+    scheduler.add_job(run_job, "date", run_date=datetime.now(UTC), args=[spec, engine, back])
+    scheduler.start()
+    try:
+        assert inside.wait(30), "the cron run never started"
+        assert catch_up(config, engine, [spec], back) == []
+    finally:
+        gate.set()
+        scheduler.shutdown(wait=True)
+    assert calls == [back]
+    events = [r.getMessage().split()[0] for r in caplog.records if "job=crawl" in r.getMessage()]
+    assert events == ["event=job.start", "event=job.catch_up", "event=job.skipped", "event=job.end"]
+    # the lease was released with the cron run: the job can run again
+    later = back + timedelta(minutes=5)
+    gate.set()
+    assert run_job(spec, engine, later) and calls == [back, later]
+
+
+def test_a_lease_of_a_killed_process_here_is_taken_over_at_once(engine):
+    """A job or the scheduler killed with kill -9 leaves its lease; on this host its process
+    is gone, so the next start need not wait for the lease to run out."""
+    import socket
+    import subprocess
+    import sys
+
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    now = datetime(2026, 11, 30, 6, 0, tzinfo=UTC)
+    LeaseLock(engine, "job:crawl", f"{socket.gethostname()} pid {dead.pid} run x", 120).acquire(now)
+    LeaseLock(engine, "job:crawl", "host-b pid 2", 120).acquire(now + timedelta(seconds=1))
+    with pytest.raises(LockHeld):  # host-b is alive as far as this host can tell
+        LeaseLock(engine, "job:crawl", "host-c pid 3", 120).acquire(now + timedelta(seconds=2))

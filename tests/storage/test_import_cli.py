@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from sqlmodel import Session, select
 
 from storage.db import make_engine
+from storage.importer import NEUTRALISED_URL
 from storage.models import Call
 
 
@@ -86,8 +88,48 @@ def test_bad_line_is_named_and_the_rest_imported(bevaka, tmp_path):
     assert result.returncode == 1
     assert f"{path}:2: 'url' is required" in result.stderr
     assert f"{path}:3: invalid JSON" in result.stderr
-    assert f"{path}:5: url" in result.stderr
-    assert "imported 2 new" in result.stdout
+    assert f"{path}:5: note: url 'javascript:alert(1)' is not an http(s) link" in result.stderr
+    assert "imported 3 new" in result.stdout  # the javascript: line is kept, link neutralised
+
+
+@pytest.mark.storage
+def test_hostile_text_is_cleaned_and_one_bad_line_never_stops_the_file(bevaka, db_url, tmp_path):
+    """NUL (which PostgreSQL refuses in text: the whole file used to fail with a traceback
+    and 0 imported), BEL, U+202E, CR/LF and a 200 KB title are stripped and capped as the
+    crawler does; a javascript: link is neutralised with a note and the call kept."""
+    hostile = [
+        {"title": "Nul\x00 i titeln", "url": "https://example.org/nul", "keywords": ["a\x00b"]},
+        {"title": "Klocka\x07 och \u202egnilnäv", "url": "https://example.org/bidi"},
+        {"title": "Rad ett\r\nBcc: x@evil.example", "url": "https://example.org/crlf"},
+        {"title": "Å" * 200_000, "url": "https://example.org/lang", "description": "x\x00y"},
+        {"title": "Skript", "url": "javascript:alert(document.cookie)"},
+        {"title": "Data", "url": "data:text/html,<script>alert(1)</script>"},
+        {"title": "\x00\x07", "url": "https://example.org/tom"},
+    ]
+    lines = [json.dumps(h, ensure_ascii=True) for h in hostile] + [GOOD[1]]
+    path = _write(tmp_path / "hostile.jsonl", lines)
+    result = bevaka("calls", "import", str(path))
+    assert "Traceback" not in result.stderr, result.stderr
+    assert result.returncode == 1  # the title with nothing visible is refused, by line
+    assert f"{path}:7: 'title' has no visible characters" in result.stderr
+    assert f"{path}:5: note: url 'javascript:alert(document.cookie)'" in result.stderr
+    assert f"{path}:6: note: url 'data:text/html," in result.stderr
+    assert "imported 7 new" in result.stdout
+    engine = make_engine(db_url)
+    with Session(engine) as session:
+        stored = session.exec(select(Call)).all()
+    engine.dispose()
+    calls = {c.url: c for c in stored}
+    assert calls["https://example.org/nul"].title == "Nul i titeln"
+    assert calls["https://example.org/nul"].keywords == ["ab"]
+    assert calls["https://example.org/bidi"].title == "Klocka och gnilnäv"
+    assert calls["https://example.org/crlf"].title == "Rad ett Bcc: x@evil.example"
+    assert len(calls["https://example.org/lang"].title) == 500
+    assert calls["https://example.org/lang"].description == "xy"
+    neutralised = [c for c in stored if c.url == NEUTRALISED_URL]
+    assert sorted(c.title for c in neutralised) == ["Data", "Skript"]
+    for call in stored:
+        assert not any(ord(ch) < 32 or 0x202A <= ord(ch) <= 0x202E for ch in call.title)
 
 
 def test_list_and_show_json(bevaka, tmp_path):
