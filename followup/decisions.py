@@ -35,6 +35,13 @@ REASONS: dict[str, str] = {
     "deadline_too_close": "För kort tid till sista ansökningsdag",
     "other": "Annat skäl",
 }
+# What a representative chooses from the digest or the call page (key in the link → status).
+CHOICES: dict[str, tuple[str, str]] = {
+    "intressant": ("noted", "Intressant"),
+    "undersoker": ("considering", "Vi undersöker"),
+    "soker": ("pursuing", "Vi söker"),
+    "inte-aktuellt": ("declined", "Inte aktuellt"),
+}
 # Statuses that mean an application was submitted (whatever came of it).
 APPLIED_STATUSES = ("applied", "granted", "rejected")
 # Statuses for which the benefit and risk analysis is due.
@@ -250,3 +257,20 @@ def decision_json(row: Decision) -> dict[str, Any]:
         "by": row.actor,
         "at": row.created_at.isoformat() if row.created_at else None,
     }
+
+
+def status_label(status: str) -> str:
+    """The Swedish label of a status key (the key itself when unknown)."""
+    return STATUSES.get(status, status)
+
+
+def decisions_between(
+    *, session: Session, start: datetime, end: datetime, department: str | None = None
+) -> list[Decision]:
+    """Every decision row recorded in [start, end), oldest first (one förvaltning's or all)."""
+    query = select(Decision).where(
+        col(Decision.created_at) >= start, col(Decision.created_at) < end
+    )
+    if department is not None:
+        query = query.where(Decision.department == department)
+    return list(session.exec(query.order_by(col(Decision.created_at), col(Decision.id))).all())
