@@ -827,6 +827,7 @@ def _merge_extra(data: DigestInput, extra: Section, sections: list[Section]) -> 
     """An extra section's entries for calls already shown become notes on the entry shown
     (a call appears once per digest); its announcements are kept."""
     kept = []
+    moved = {e.call_id for e in extra.entries if e.call_id is not None and e.call_id in data.shown}
     for entry in extra.entries:
         if entry.call_id is None or entry.call_id not in data.shown:
             kept.append(entry)
@@ -838,6 +839,11 @@ def _merge_extra(data: DigestInput, extra: Section, sections: list[Section]) -> 
                 if shown.call_id == entry.call_id:
                     notes = shown.notes + tuple(n for n in entry.notes if n not in shown.notes)
                     section.entries[i] = replace(shown, notes=notes)
+                    # recorded with the entry that carries the note
+                    section.announcements.extend(
+                        a for a in extra.announcements if a[0] == entry.call_id
+                    )
+    extra.announcements = [a for a in extra.announcements if a[0] not in moved]
     extra.entries = kept
     return extra
 
