@@ -134,10 +134,18 @@ def _who(st: WebState, session: Session, token: str, department: str | None) -> 
         )
     except TokenError as exc:
         raise _invalid_link(exc.expired) from None
-    subscriber = session.get(Subscriber, data.subscriber_id) if data.subscriber_id else None
+    return who_for(st, session, data.subscriber_id, data.version, department)
+
+
+def who_for(
+    st: WebState, session: Session, subscriber_id: int | None, version: int, department: str | None
+) -> Who:
+    """The subscriber a link names (by id and token version) and the förvaltning they act
+    for (raises PageError when the link is dead or there is no förvaltning)."""
+    subscriber = session.get(Subscriber, subscriber_id) if subscriber_id else None
     if (
         subscriber is None
-        or subscriber.token_version != data.version
+        or subscriber.token_version != version
         or subscriber.unsubscribed_at is not None
     ):
         raise _invalid_link()

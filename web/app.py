@@ -256,6 +256,7 @@ def create_app(
     app.add_middleware(SecurityHeadersMiddleware)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
+    from followup.actions import router as actions_router
     from followup.web import router as followup_router
     from web import calendar, health, pages, subscription
 
@@ -265,6 +266,7 @@ def create_app(
     app.include_router(health.router)
     # The follow-up's pages (decisions, analysis, yearly report).
     app.include_router(followup_router)
+    app.include_router(actions_router)  # the digest's action links (choice, share)
 
     @app.exception_handler(PageError)
     async def _page_error(request: Request, exc: PageError) -> Response:

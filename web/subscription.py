@@ -194,7 +194,7 @@ async def signup_submit(request: Request) -> HTMLResponse:
         address = existing.email if existing else email
     token = make_token(st.secret_key, purpose="signup", version=version, email=address)
     try:
-        await send_signup_link(st, to=address, link=st.url(f"/prenumeration/{token}"))
+        delivered = await send_signup_link(st, to=address, link=st.url(f"/prenumeration/{token}"))
     except MailError:
         log.exception("could not send the sign-up link")
         return _signup_error(
@@ -208,6 +208,7 @@ async def signup_submit(request: Request) -> HTMLResponse:
             "title": "Kolla din e-post",
             "email": address,
             "hours": st.settings.web.signup_link_max_age_hours,
+            "outbox": delivered.kind == "outbox",
         },
     )
 
