@@ -260,7 +260,11 @@ def decision_json(row: Decision) -> dict[str, Any]:
 
 
 def status_label(status: str) -> str:
-    """The Swedish label of a status key (the key itself when unknown)."""
+    """What a reader sees for a status: the words of the choice they clicked ("Vi
+    undersöker") for the four choices, else the status label (the key when unknown)."""
+    for choice_status, label in CHOICES.values():
+        if choice_status == status:
+            return label
     return STATUSES.get(status, status)
 
 
