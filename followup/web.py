@@ -42,6 +42,7 @@ from followup.decisions import (
     decision_history,
     record_decision,
 )
+from followup.report import CSS_PATH as REPORT_CSS_PATH
 from notifications.formatting import TEMPLATES_DIR as DIGEST_TEMPLATES_DIR
 from notifications.formatting import make_environment
 from notifications.tokens import TokenError, read_token
@@ -375,12 +376,26 @@ def analysis_print(
             decision_status=current.status if current else None,
             tz=st.settings.tz,
             now=st.now(),
+            css_href=REPORT_CSS_PATH,
         )
     return HTMLResponse(html, headers={"cache-control": "no-store"})
 
 
 # --- the yearly report -----------------------------------------------------------------------
-# (the .pdf and .csv routes come first: "/uppfoljning/{year}" would otherwise take them)
+# (the .pdf, .csv and .css routes come first: "/uppfoljning/{year}" would otherwise take them)
+
+
+@router.get(REPORT_CSS_PATH)
+def report_css() -> Response:
+    """The report's and the printable analysis's stylesheet (the app's CSP allows no inline
+    style)."""
+    from followup.report import REPORT_CSS
+
+    return Response(
+        REPORT_CSS.read_text(encoding="utf-8"),
+        media_type="text/css; charset=utf-8",
+        headers={"cache-control": "public, max-age=3600"},
+    )
 
 
 def _report(st: WebState, year: int):
