@@ -278,3 +278,26 @@ def decisions_between(
     if department is not None:
         query = query.where(Decision.department == department)
     return list(session.exec(query.order_by(col(Decision.created_at), col(Decision.id))).all())
+
+
+def parse_sek(text: str | None) -> float | None:
+    """``"500 000"``, ``"500000 kr"``, ``"1 250 000,50"`` → float; empty → None; else
+    :class:`DecisionError` (in Swedish for the page)."""
+    if text is None:
+        return None
+    cleaned = re.sub(r"[\s\u00a0\u202f]", "", str(text)).lower()
+    cleaned = cleaned.removesuffix("kr").removesuffix("sek").replace(",", ".")
+    if not cleaned:
+        return None
+    if not re.fullmatch(r"\d{1,13}(\.\d{1,2})?", cleaned):
+        raise DecisionError(
+            f"not an amount: {text!r}", "Beloppet måste vara ett tal i kronor, t.ex. 500 000."
+        )
+    return float(cleaned)
+
+
+def sek_text(amount: float | None) -> str:
+    """ "500 000 kr" (ordinary spaces, for a terminal); "" for None."""
+    from notifications.formatting import format_money
+
+    return "" if amount is None else format_money(amount, "SEK").replace("\u00a0", " ")

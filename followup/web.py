@@ -13,7 +13,6 @@ tokens. Pages are Swedish; every scraped text is escaped by the templates.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -40,6 +39,7 @@ from followup.decisions import (
     DecisionInput,
     current_decision,
     decision_history,
+    parse_sek,
     record_decision,
 )
 from followup.report import CSS_PATH as REPORT_CSS_PATH
@@ -184,22 +184,6 @@ def _path(
     if who is not None and who.is_coordinator:
         query = {"forvaltning": who.department, **query}
     return path + ("?" + urlencode(query) if query else "")
-
-
-def parse_sek(text: str | None) -> float | None:
-    """``"500 000"``, ``"500000 kr"``, ``"1 250 000,50"`` → float; empty → None; else
-    :class:`DecisionError` (in Swedish for the page)."""
-    if text is None:
-        return None
-    cleaned = re.sub(r"[\s\u00a0\u202f]", "", str(text)).lower()
-    cleaned = cleaned.removesuffix("kr").removesuffix("sek").replace(",", ".")
-    if not cleaned:
-        return None
-    if not re.fullmatch(r"\d{1,13}(\.\d{1,2})?", cleaned):
-        raise DecisionError(
-            f"not an amount: {text!r}", "Beloppet måste vara ett tal i kronor, t.ex. 500 000."
-        )
-    return float(cleaned)
 
 
 # --- decisions -------------------------------------------------------------------------------
