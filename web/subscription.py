@@ -95,7 +95,15 @@ def _resolve(st: WebState, session: Session, token: str) -> Resolved:
             raise _invalid()
         subscriber = find_subscriber(session=session, email=data.email)
         current = subscriber.token_version if subscriber else 0
-        if data.version != current:
+        # A new address's link (version 0) keeps working after its first save created the
+        # subscriber (version 1), until it expires or the subscriber unsubscribes.
+        first_save = (
+            data.version == 0
+            and subscriber is not None
+            and subscriber.token_version == 1
+            and subscriber.unsubscribed_at is None
+        )
+        if data.version != current and not first_save:
             raise _invalid()
         return Resolved(data, subscriber, data.email)
     subscriber = session.get(Subscriber, data.subscriber_id) if data.subscriber_id else None
@@ -229,7 +237,10 @@ def _prefs_context(st: WebState, session: Session, resolved: Resolved) -> dict:
         "chosen": set(topics_of(session=session, subscriber_id=subscriber.id))
         if subscriber
         else set(),
-        "active": bool(subscriber.active) if subscriber else True,
+        # signing up again after an unsubscribe offers the digest, not the pause it left
+        "active": bool(subscriber.active)
+        if subscriber and subscriber.unsubscribed_at is None
+        else True,
         "resubscribe": bool(subscriber and subscriber.unsubscribed_at is not None),
         "digest": None,
     }

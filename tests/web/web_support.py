@@ -68,6 +68,8 @@ class Clock:
 
 def make_config(config_dir: Path, db_url: str, tmp_path: Path, **web: Any) -> Config:
     (config_dir / "needs.yaml").write_text(NEEDS_YAML, encoding="utf-8")
+    # the shipped default is Lidköping's own domain; the tests also sign up Skara and Vara addresses
+    web.setdefault("allowed_domains", ["lidkoping.se", "skara.se", "vara.se"])
     base = load_config(config_dir)
     settings = base.settings.with_environment(
         {"BEVAKA_SECRET_KEY": SECRET, "BEVAKA_PUBLIC_URL": PUBLIC_URL, "DATABASE_URL": db_url}
