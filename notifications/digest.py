@@ -140,9 +140,10 @@ class Digest:
     sections: list[Section]
     subject: str
     new_count: int
-    unsubscribe_url: str | None  # https link (one-click) when public_url and secret_key are set
+    # the signed links carry the time they were made: not part of what a digest says
+    unsubscribe_url: str | None = field(compare=False)  # one-click, with public_url and key
     unsubscribe_mailto: str  # mailto: the coordinator otherwise
-    prefs_url: str | None
+    prefs_url: str | None = field(compare=False)
     public_url: str | None
     coordinator_email: str
     empty: bool = False
@@ -322,6 +323,14 @@ def _matches(config: Config, tags: list[Tag], keys: set[str] | None) -> tuple[Ma
     return tuple(out)
 
 
+def current_status(call: Call, now: datetime) -> str:
+    """The call's status as of ``now``: a forthcoming call whose opening day has come is open
+    (the stored status is derived at the last crawl, which may be before it opened)."""
+    if call.status == "forthcoming" and call.opens_at is not None and call.opens_at <= now:
+        return "open"
+    return call.status
+
+
 def _budget_text(call: Call) -> str:
     if call.budget is not None:
         return _format_money(call.budget, call.currency)
@@ -358,10 +367,17 @@ FUNDER_CODES = frozenset({"VINNOVA", "RVG", "LST", "OTHER"})
 
 
 def _funder(config: Config, call: Call) -> str | None:
+    """Who gives the money: the EU for the EU portal's programmes, else the source (the
+    Swedish funder whose page it is: "Länsstyrelsen Västra Götaland", "Vinnova")."""
+    from config.programmes import PROGRAMMES
+
+    programme = PROGRAMMES.get(call.programme or "")
+    if programme is not None and programme.sedia_id:
+        return "EU"
     try:
         return config.source(call.source).name
     except KeyError:
-        return None
+        return programme_name(call.programme) if call.programme else None
 
 
 def _programme(call: Call) -> str | None:
@@ -394,7 +410,7 @@ def make_entry(
         title=call.title,
         url=_safe_url(call.url),
         programme=_programme(call),
-        status=call.status,
+        status=current_status(call, now),
         deadline=deadline,
         deadline_text=_format_deadline(deadline, tz) if deadline else "",
         days_left=days_left(deadline, now, tz) if deadline else None,
@@ -598,7 +614,7 @@ def _prepare(
     tz = settings.tz
     pending: dict[int, Pending] = {}
     for call in everyone:
-        forthcoming = call.status == "forthcoming"
+        forthcoming = current_status(call, now) == "forthcoming"
         is_new = not forthcoming and (call.id, "new") not in told
         deadline_reason = None
         nd = call.next_deadline

@@ -28,6 +28,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from config.loader import Config
 from config.programmes import PROGRAMMES
+from notifications.digest import current_status
 from notifications.formatting import TEMPLATES_DIR as DIGEST_TEMPLATES_DIR
 from notifications.formatting import make_environment
 from storage.db import make_engine, session_scope
@@ -148,6 +149,7 @@ def render(
         "audience_name": st.audience_name,
         "source_name": st.source_name,
         "programme_name": st.programme_name,
+        "current_status": current_status,
     }
     data.update(context or {})
     response = st.templates.TemplateResponse(request, template, data, status_code=status_code)
