@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 from rich.markup import escape
-from rich.table import Table
+from rich.table import Column, Table
 
 from scheduler.context import EXIT_CONFIG, console, fail, now_utc, print_json, state
 
@@ -166,7 +166,18 @@ def decisions_list(
         print_json([decision_json(r) for r in rows])
         return
     tz = st.settings.tz
-    table = Table("id", "call", "department", "status", "reason", "applied", "granted", "by", "at")
+    amount = {"justify": "right", "no_wrap": True, "min_width": 12}  # "1 250 000 kr" whole
+    table = Table(
+        "id",
+        "call",
+        "department",
+        "status",
+        "reason",
+        Column("applied", **amount),
+        Column("granted", **amount),
+        "by",
+        "at",
+    )
     for r in rows:
         table.add_row(
             str(r.id),
