@@ -12,7 +12,7 @@ from datetime import timedelta
 import pytest
 from axe_support import AXE, assert_accessible
 from sqlmodel import select
-from test_web_browser import CHROMIUM, live_app, page  # noqa: F401 - fixtures
+from test_web_browser import CHROMIUM, _screenshot, live_app, page  # noqa: F401 - fixtures
 from web_support import NOW
 
 from notifications.digest import build_digest
@@ -33,7 +33,7 @@ def _link(html: str, call_id: int, label: str) -> str:
     return match.group(1).replace("&amp;", "&")
 
 
-def test_act_from_the_digest_then_share(live_app, page, session, seeded, clock):  # noqa: F811
+def test_act_from_the_digest_then_share(live_app, page, session, seeded, clock, tmp_path):  # noqa: F811
     from playwright.sync_api import expect
 
     config = live_app["config"]
@@ -61,6 +61,7 @@ def test_act_from_the_digest_then_share(live_app, page, session, seeded, clock):
     expect(page.get_by_label("Vi undersöker")).to_be_checked()
     assert session.exec(select(Decision)).all() == []
     assert_accessible(page)
+    _screenshot(page, "web-choice.png", tmp_path)
 
     # the one button records it: who and when
     clock.advance(minutes=5)
@@ -76,6 +77,12 @@ def test_act_from_the_digest_then_share(live_app, page, session, seeded, clock):
     )
     assert row.created_at == NOW + timedelta(minutes=5)
     expect(page.locator("#nuvarande")).to_contain_text("Vi undersöker")
+    # Bevaka's call page from the reader's own link: the choices and what was chosen
+    page.get_by_role("link", name="Visa i Bevaka").click()
+    expect(page.get_by_role("link", name="Vi söker")).to_be_visible()
+    expect(page.get_by_text("Utbildningsförvaltningen: Vi undersöker")).to_be_visible()
+    assert_accessible(page)
+    _screenshot(page, "web-call.png", tmp_path)
 
     # next week's digest shows it, on the entry and among the week's decisions
     later = build_digest(

@@ -8,7 +8,7 @@ import io
 
 import pytest
 from axe_support import AXE, assert_accessible
-from test_web_browser import CHROMIUM, live_app, page  # noqa: F401 - fixtures
+from test_web_browser import CHROMIUM, _screenshot, live_app, page  # noqa: F401 - fixtures
 
 from followup.charts import BAR_COLOUR
 
@@ -26,7 +26,7 @@ def _colours(png: bytes) -> set[tuple[int, int, int]]:
     return {colour for _, colour in image.getcolors(maxcolors=1_000_000)}
 
 
-def test_report_page_is_styled_with_visible_charts(live_app, page, seeded):  # noqa: F811
+def test_report_page_is_styled_with_visible_charts(live_app, page, seeded, tmp_path):  # noqa: F811
     from playwright.sync_api import expect
 
     blocked: list[str] = []
@@ -47,6 +47,7 @@ def test_report_page_is_styled_with_visible_charts(live_app, page, seeded):  # n
         assert len(colours) > 2, "the chart is one colour"
         assert bar in colours, "no bar drawn in the bar colour"
     assert_accessible(page)
+    _screenshot(page, "web-report.png", tmp_path)
 
     # a phone: the page is laid out for the device width, not 980 px
     page.set_viewport_size({"width": 390, "height": 800})
