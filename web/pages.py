@@ -57,6 +57,7 @@ def overview(
     program: str | None = None,
     kalla: str | None = None,
     inom: str | None = None,
+    q: str | None = None,
 ) -> HTMLResponse:
     st = web_state(request)
     needs = st.config.needs
@@ -74,6 +75,7 @@ def overview(
             programme=_choice(program, programmes, "Program", ignored),
             source=_choice(kalla, sources, "Källa", ignored),
             within_days=within,
+            text=" ".join((q or "").split())[:200] or None,
         )
         calls = overview_calls(session=session, filters=filters, now=now, limit=OVERVIEW_LIMIT)
         tags = tags_for(session=session, call_ids=[c.id for c in calls])
@@ -93,7 +95,14 @@ def overview(
             "limit": OVERVIEW_LIMIT,
             "ignored": ignored,
             "filtered": any(
-                (filters.department, filters.topic, filters.programme, filters.source, within)
+                (
+                    filters.department,
+                    filters.topic,
+                    filters.programme,
+                    filters.source,
+                    within,
+                    filters.text,
+                )
             ),
         },
     )
