@@ -28,9 +28,10 @@ A section's ``announcements`` ((call_id, reason) pairs, reason ≤ 64 chars such
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from typing import Any
 from urllib.parse import quote
@@ -303,10 +304,11 @@ def match_places(reasons: Any, fallback: str) -> tuple[str, ...]:
 def _matches(config: Config, tags: list[Tag], keys: set[str] | None) -> tuple[Match, ...]:
     out = []
     for tag in tags:
-        if keys is not None and tag.key not in keys:
+        if keys is not None and tag.key not in keys and tag.kind != "own":
             continue
         audience = config.needs.audience(tag.key)
         name = audience.name if audience else tag.key
+        name = OWN_WORDS_NAME if tag.kind == "own" else name
         terms: dict[str, None] = {}
         for reason in tag.reasons if isinstance(tag.reasons, list) else []:
             if isinstance(reason, dict) and reason.get("term"):
@@ -499,10 +501,62 @@ def _relevant_calls(
     return list(calls), tags
 
 
-def digest_group(sub: SubscriberView) -> str | tuple[str, ...]:
+def digest_group(sub: SubscriberView) -> str | tuple[Any, ...]:
     """Subscribers with the same group get the same calls: the coordinator all of them, a
-    representative those tagged with their förvaltning or topics."""
-    return "*" if sub.is_coordinator else tuple(sorted(sub.keys))
+    representative those tagged with their förvaltning or topics (and found by their own
+    words)."""
+    if sub.is_coordinator:
+        return "*"
+    group: tuple[Any, ...] = tuple(sorted(sub.keys))
+    if sub.own_words:
+        group += (("own", *sorted(sub.own_words)),)
+    return group
+
+
+OWN_WORDS_KEY = "egna-sokord"
+OWN_WORDS_NAME = "Dina egna sökord"
+_OWN_FIELDS = ("title", "summary", "description")
+
+
+def _own_word_calls(
+    session: Session, sub: SubscriberView, calls: list[Call], tags: dict[int, list[Tag]]
+) -> list[Call]:
+    """The calls the subscriber's own words find (any word, in title, summary or
+    description), each with a Tag (not stored) whose reasons say which word matched where,
+    as the matcher's reasons do. Returns ``calls`` with the new ones, by deadline."""
+    from storage.search import search_condition
+
+    if sub.is_coordinator or not sub.own_words:
+        return calls
+    found: dict[int, Call] = {c.id: c for c in calls}
+    words: dict[int, list[str]] = {}
+    for word in sub.own_words:
+        condition = search_condition(session, word)
+        if condition is None:
+            continue
+        query = select(Call).where(condition, col(Call.status) != "closed")
+        for call in session.exec(query):
+            found.setdefault(call.id, call)
+            words.setdefault(call.id, []).append(word)
+    for call_id, matched in words.items():
+        call = found[call_id]
+        reasons = []
+        for word in matched:
+            for field_name in _OWN_FIELDS:
+                text = (getattr(call, field_name) or "").casefold()
+                if re.search(rf"\b{re.escape(word.casefold())}", text):
+                    reasons.append({"need": word, "term": word, "field": field_name})
+        tags.setdefault(call_id, []).append(
+            Tag(call_id=call_id, key=OWN_WORDS_KEY, kind="own", score=0.0, reasons=reasons)
+        )
+    return sorted(
+        found.values(),
+        key=lambda c: (
+            c.next_deadline is None,
+            c.next_deadline or datetime.max.replace(tzinfo=UTC),
+            c.id,
+        ),
+    )
 
 
 @dataclass
@@ -592,6 +646,7 @@ def _prepare(
         calls, news, tags, mentions = cache[("calls", group)]
     else:
         everything, tags = _relevant_calls(session, sub)
+        everything = _own_word_calls(session, sub, everything, tags)
         # Rows first seen after "now" do not exist yet for an --as-of run.
         everything = [c for c in everything if c.first_seen_at is None or c.first_seen_at <= now]
         calls = [c for c in everything if c.kind == "call"]

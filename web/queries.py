@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, func, literal_column, or_
-from sqlalchemy import text as sa_text
+from sqlalchemy import and_, func, or_
 from sqlmodel import Session, col, select
 
 from storage.models import Call, CallLink, Delivery, Subscriber, Tag
-from storage.search import PG_DOCUMENT
+from storage.search import search_condition
 
 ACTIVE_STATUSES = ("open", "forthcoming")
 
@@ -57,40 +55,6 @@ def overview_calls(
         )
     query = query.order_by(col(Call.next_deadline).is_(None), col(Call.next_deadline), col(Call.id))
     return list(session.exec(query.limit(limit)).all())
-
-
-_WORD = re.compile(r"\w+", re.UNICODE)
-MAX_SEARCH_WORDS = 12
-
-
-def search_words(text: str) -> list[str]:
-    """The words of a search (letters and digits; everything else separates them)."""
-    return _WORD.findall(text)[:MAX_SEARCH_WORDS]
-
-
-def search_condition(session: Session, text: str):
-    """A WHERE clause for calls whose title, summary or description has every word of
-    ``text``: SQLite's FTS5 index (``call_search``, prefix match per word) or PostgreSQL's
-    full-text search in Swedish and English (migration 0003). None when no words."""
-    words = search_words(text)
-    if not words:
-        return None
-    if session.get_bind().dialect.name == "postgresql":
-        # every word, stemmed in either language and as a prefix; the words are letters
-        # and digits only, so nothing in them is tsquery syntax
-        query = " & ".join(f"{w}:*" for w in words)
-        return sa_text(
-            f"({PG_DOCUMENT}) @@ (to_tsquery('swedish'::regconfig, :search_query) || "
-            "to_tsquery('english'::regconfig, :search_query))"
-        ).bindparams(search_query=query)
-    # FTS5: each word a quoted string with a prefix star ("klimat"* matches klimatanpassning)
-    match = " ".join('"' + w.replace('"', '""') + '"*' for w in words)
-    matching = (
-        select(literal_column("rowid"))
-        .select_from(sa_text("call_search"))
-        .where(sa_text("call_search MATCH :search_match").bindparams(search_match=match))
-    )
-    return col(Call.id).in_(matching)
 
 
 def distinct_values(*, session: Session, column) -> list[str]:

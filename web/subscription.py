@@ -16,6 +16,7 @@ the version, so every earlier link dies at once.
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass
 from urllib.parse import quote
 
@@ -140,6 +141,17 @@ def _links(st: WebState, subscriber: Subscriber) -> dict[str, str]:
     }
 
 
+MAX_OWN_WORDS = 10
+_OWN_WORD = re.compile(r"\w[\w-]{1,39}", re.UNICODE)
+
+
+def own_words_from(text: str) -> list[str]:
+    """"Mina egna sökord" from the form: words of 2–40 letters, digits or hyphens, separated
+    by spaces or commas, lower case, each once, at most MAX_OWN_WORDS."""
+    words = dict.fromkeys(w.lower() for w in _OWN_WORD.findall(text[:2000]))
+    return list(words)[:MAX_OWN_WORDS]
+
+
 # --- sign-up ---------------------------------------------------------------------------
 
 
@@ -242,6 +254,7 @@ def _prefs_context(st: WebState, session: Session, resolved: Resolved) -> dict:
         if subscriber and subscriber.unsubscribed_at is None
         else True,
         "resubscribe": bool(subscriber and subscriber.unsubscribed_at is not None),
+        "own_words": " ".join(subscriber.own_words or []) if subscriber else "",
         "digest": None,
     }
     if subscriber is not None and subscriber.unsubscribed_at is None:
@@ -272,6 +285,7 @@ async def preferences_save(request: Request, token: str) -> Response:
     topics = sorted({str(t) for t in form.getlist("topics")})
     name = " ".join(str(form.get("name") or "").split())[:MAX_NAME]
     active = str(form.get("active") or "1") != "0"
+    own_words = own_words_from(str(form.get("own_words") or ""))
     needs = st.config.needs
     with st.session() as session:
         resolved = _resolve(st, session, token)
@@ -307,6 +321,7 @@ async def preferences_save(request: Request, token: str) -> Response:
             except SubscriberError:  # created meanwhile through another request
                 raise _invalid() from None
             subscriber.active = active
+            subscriber.own_words = own_words
             session.add(subscriber)
         else:
             subscriber = update_subscriber(
@@ -320,7 +335,8 @@ async def preferences_save(request: Request, token: str) -> Response:
             )
             if subscriber.unsubscribed_at is not None:  # signing up again
                 subscriber.unsubscribed_at = None
-                session.add(subscriber)
+            subscriber.own_words = own_words
+            session.add(subscriber)
         session.flush()
         new_token = prefs_token(st, subscriber)
     # Only ever redirects to this app's own preferences page.

@@ -6,11 +6,11 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from conftest import NOW
 from sqlmodel import select
 
 from followup.decisions import DecisionInput, record_decision
 from notifications.digest import build_digest
+from notifications.example import EXAMPLE_NOW as NOW
 from notifications.ledger import run_digest
 from storage.models import Call, CallLink, Subscriber, Tag
 
