@@ -219,10 +219,9 @@ def test_forthcoming_call_is_open_on_its_opening_day(client, seeded, clock):
 def test_call_page_names_funder_and_programme_apart_and_lists_decisions(
     client, session, seeded, web_config
 ):
-    from web_support import NOW, SECRET
+    from web_support import NOW, SECRET, make_subscriber
 
     from followup.decisions import DecisionInput, record_decision
-    from notifications.subscribers import add_subscriber
     from notifications.tokens import make_call_token
 
     school = seeded["school"]
@@ -237,15 +236,9 @@ def test_call_page_names_funder_and_programme_apart_and_lists_decisions(
         actor="anna@lidkoping.se",
         now=NOW,
     )
-    sub = add_subscriber(
-        session=session,
-        needs=web_config.needs,
-        email="anna@lidkoping.se",
-        name="Anna",
-        now=NOW,
-        department="utbildning",
+    sub = make_subscriber(
+        session, web_config, "anna@lidkoping.se", name="Anna", department="utbildning"
     )
-    session.commit()
     html = client.get(f"/utlysning/{school.id}").text
     assert "Utbildningsförvaltningen: Vi söker (1 mars 2027)" in html
     assert "/val/" not in html  # no reader's link: no choices offered

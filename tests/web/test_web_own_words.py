@@ -5,10 +5,9 @@ Runs on SQLite (FTS5) and PostgreSQL (full-text search)."""
 from __future__ import annotations
 
 from sqlmodel import select
-from web_support import NOW, add_call, csrf_from
+from web_support import NOW, add_call, csrf_from, make_subscriber
 
 from notifications.digest import build_digest
-from notifications.subscribers import add_subscriber
 from storage.models import Subscriber
 
 
@@ -19,15 +18,9 @@ def test_own_words_are_saved_and_select_calls_with_an_explanation(
 
     from notifications.tokens import make_token
 
-    anna = add_subscriber(
-        session=session,
-        needs=web_config.needs,
-        email="anna@lidkoping.se",
-        name="Anna",
-        now=NOW,
-        department="utbildning",
+    anna = make_subscriber(
+        session, web_config, "anna@lidkoping.se", name="Anna", department="utbildning"
     )
-    session.commit()
     path = f"/prenumeration/{make_token(SECRET, purpose='prefs', subscriber_id=anna.id, version=1)}"
     page = client.get(path)
     form = {
@@ -60,15 +53,9 @@ def test_own_words_are_saved_and_select_calls_with_an_explanation(
     [match] = entry.matches
     assert (match.name, match.places) == ("Dina egna sökord", ("skyfall, i beskrivningen",))
     # a colleague of the same förvaltning without own words does not get it
-    eva = add_subscriber(
-        session=session,
-        needs=web_config.needs,
-        email="eva@lidkoping.se",
-        name="Eva",
-        now=NOW,
-        department="utbildning",
+    eva = make_subscriber(
+        session, web_config, "eva@lidkoping.se", name="Eva", department="utbildning"
     )
-    session.commit()
     other = build_digest(session=session, config=web_config, subscriber=eva, now=NOW)
     assert "Bidrag till klimatanpassning" not in {
         e.title for s in other.sections for e in s.entries

@@ -16,10 +16,11 @@ from web_support import (
     csrf_from,
     mail_link,
     make_config,
+    make_subscriber,
     outbox_messages,
 )
 
-from notifications.subscribers import add_subscriber, topics_of
+from notifications.subscribers import topics_of
 from notifications.tokens import make_token
 from storage.models import Subscriber
 from web.app import create_app
@@ -40,19 +41,6 @@ def path_of(link: str) -> str:
 def subscribers(session: Session) -> list[Subscriber]:
     session.expire_all()
     return list(session.exec(select(Subscriber).order_by(Subscriber.id)).all())
-
-
-def make_subscriber(session: Session, config, email="anna.berg@lidkoping.se", **kw) -> Subscriber:
-    sub = add_subscriber(
-        session=session,
-        needs=config.needs,
-        email=email,
-        name=kw.pop("name", "Anna Berg"),
-        now=datetime(2027, 2, 1, tzinfo=UTC),
-        **kw,
-    )
-    session.commit()
-    return sub
 
 
 def token(purpose: str, sub: Subscriber, **kw) -> str:

@@ -170,3 +170,19 @@ def outbox_messages(folder: Path) -> list[EmailMessage]:
         message_from_bytes(p.read_bytes(), policy=policy.default)
         for p in sorted(folder.glob("*.eml"))
     ]
+
+
+def make_subscriber(session: Session, config, email="anna.berg@lidkoping.se", **kw):
+    """A subscriber added through the real repository (committed)."""
+    from notifications.subscribers import add_subscriber
+
+    sub = add_subscriber(
+        session=session,
+        needs=config.needs,
+        email=email,
+        name=kw.pop("name", "Anna Berg"),
+        now=kw.pop("now", datetime(2027, 2, 1, tzinfo=UTC)),
+        **kw,
+    )
+    session.commit()
+    return sub
