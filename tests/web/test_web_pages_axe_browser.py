@@ -62,6 +62,8 @@ def test_every_page_passes_axe_and_history_fits_a_phone(live_app, page, session,
         f"/utlysning/{school.id}/val/{act}?val=soker": "Förvaltningens val",
         f"/utlysning/{school.id}/dela/{act}": "Dela med en kollega",
         f"/utlysning/{school.id}/beslut/{prefs}": "Förvaltningens beslut",
+        f"/utlysning/{school.id}/analys/{prefs}": "Nytto- och riskanalys",
+        f"/utlysning/{school.id}/analys/{prefs}/utskrift": "Nytto- och riskanalys",
         f"/prenumeration/{prefs}": "Din prenumeration",
         "/registrera": "Prenumerera",
     }
