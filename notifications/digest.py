@@ -639,7 +639,12 @@ def _prepare(
     if cache is not None and cache.get("group") != group:
         # Keep one group's calls and entries at a time (run_digest visits subscribers
         # group by group): the cache then costs one group's memory, not the whole run's.
-        kept = {k: cache[k] for k in ("sources", "members", "decisions") if k in cache}
+        kept = {
+            k: v
+            for k, v in cache.items()
+            if k in ("sources", "members", "decisions")
+            or (isinstance(k, tuple) and k[0] == "week's decisions")
+        }
         cache.clear()
         cache.update(kept, group=group)
     if cache is not None and ("calls", group) in cache:
@@ -861,24 +866,31 @@ def decisions_section(data: DigestInput) -> Section:
     )
     if not data.sub.is_coordinator and not data.sub.department:
         return section
-    rows = decisions_between(
-        session=data.session,
-        start=data.now - timedelta(days=7),
-        end=data.now,
-        department=None if data.sub.is_coordinator else data.sub.department,
-    )
+    department = None if data.sub.is_coordinator else data.sub.department
+    key = ("week's decisions", department)
+    if data.cache is not None and key in data.cache:
+        rows, titles = data.cache[key]
+    else:
+        rows = decisions_between(
+            session=data.session,
+            start=data.now - timedelta(days=7),
+            end=data.now,
+            department=department,
+        )
+        ids = sorted({r.call_id for r in rows})
+        titles = (
+            {c.id: c.title for c in data.session.exec(select(Call).where(col(Call.id).in_(ids)))}
+            if ids
+            else {}
+        )
+        if data.cache is not None:
+            data.cache[key] = (rows, titles)
     if not rows:
         return section
     told = announced_reasons(
         session=data.session, subscriber_id=data.sub.id, call_ids=sorted({r.call_id for r in rows})
     )
     names = {d.key: d.name for d in data.config.needs.departments}
-    titles = {
-        c.id: c.title
-        for c in data.session.exec(
-            select(Call).where(col(Call.id).in_(sorted({r.call_id for r in rows})))
-        )
-    }
     tz = data.config.settings.tz
     for row in rows:
         reason = f"decision:{row.id}"
