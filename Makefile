@@ -16,9 +16,13 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP) ## create .venv and install Bevaka with its dev extras
 
-browser: ## Debian's Chromium (browser tests; never downloaded by Playwright) and poppler-utils (PDF page to PNG)
+browser: ## Debian's Chromium (browser tests; never downloaded by Playwright), poppler-utils (PDF page to PNG) and axe-core (npm)
 	@if ! command -v chromium >/dev/null 2>&1 || ! command -v pdftoppm >/dev/null 2>&1; then \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium poppler-utils >/dev/null; \
+	fi
+	@if [ ! -f node_modules/axe-core/axe.min.js ]; then \
+	  if ! command -v npm >/dev/null 2>&1; then DEBIAN_FRONTEND=noninteractive apt-get install -y -qq npm >/dev/null; fi; \
+	  npm ci --no-audit --no-fund --silent; \
 	fi
 
 test: $(STAMP) browser ## lint, then the whole suite on SQLite

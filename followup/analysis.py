@@ -200,8 +200,10 @@ def render_analysis_html(
     decision_status: str | None,
     tz: Any,
     now: datetime,
+    css_href: str | None = None,
 ) -> str:
-    """The analysis as a printable Swedish HTML page (every answer and title escaped)."""
+    """The analysis as a printable Swedish HTML page (every answer and title escaped).
+    ``css_href``: link the stylesheet (the web app, whose CSP forbids inline style)."""
     from notifications.formatting import make_environment
 
     templates = Path(__file__).resolve().parent / "templates"
@@ -215,4 +217,5 @@ def render_analysis_html(
         status_label=status_label(decision_status),
         ud_hint=UD_REPORTS_HINT,
         now=now,
+        css_href=css_href,
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import re
+import textwrap
 import threading
 from html import escape
 
@@ -16,12 +17,38 @@ from matplotlib.figure import Figure  # noqa: E402 - after selecting the backend
 _LOCK = threading.Lock()  # matplotlib's rcParams are global; render one chart at a time
 BAR_COLOUR = "#1f5f8b"
 MAX_BARS = 15
-MAX_LABEL = 45
+MAX_LABEL = 34  # characters per line of a bar's label; longer labels wrap
+MAX_LINES = 3
+_STYLE_ATTR = re.compile(r'style="([^"]*)"')
+_STYLE_BLOCK = re.compile(r"<style[^>]*>.*?</style>", re.S)
 
 
 def _label(text: str) -> str:
-    text = " ".join(str(text).split())
-    return text if len(text) <= MAX_LABEL else text[: MAX_LABEL - 1] + "…"
+    """The label on up to MAX_LINES lines (wrapped at words; cut only beyond that)."""
+    lines = textwrap.wrap(" ".join(str(text).split()), MAX_LABEL) or [""]
+    if len(lines) > MAX_LINES:
+        lines = [
+            *lines[: MAX_LINES - 1],
+            textwrap.shorten(" ".join(lines[MAX_LINES - 1 :]), MAX_LABEL, placeholder="…"),
+        ]
+    return "\n".join(lines)
+
+
+def _attributes(match: re.Match) -> str:
+    """``style="fill: #1f5f8b; stroke: none"`` → ``fill="#1f5f8b" stroke="none"``."""
+    out = []
+    for item in match.group(1).split(";"):
+        name, sep, value = item.partition(":")
+        if sep and re.fullmatch(r"[a-z-]+", name.strip()):
+            out.append(f'{name.strip()}="{escape(value.strip())}"')
+    return " ".join(out)
+
+
+def without_inline_style(svg: str) -> str:
+    """The SVG with its CSS as presentation attributes: a page whose Content-Security-Policy
+    forbids inline style (the web app's) would otherwise draw every shape black."""
+    svg = _STYLE_BLOCK.sub("", svg)
+    return _STYLE_ATTR.sub(_attributes, svg)
 
 
 def bar_chart_svg(data: list[tuple[str, int]], *, title: str, chart_id: str) -> str:
@@ -36,7 +63,8 @@ def bar_chart_svg(data: list[tuple[str, int]], *, title: str, chart_id: str) -> 
         rows = [*rows[: MAX_BARS - 1], ("Övriga", rest)]
     labels = [_label(label) for label, _ in rows][::-1]
     values = [n for _, n in rows][::-1]
-    height = 0.8 + 0.38 * len(rows)
+    lines = sum(label.count("\n") + 1 for label in labels)
+    height = 0.8 + 0.22 * lines + 0.16 * len(rows)
     with (
         _LOCK,
         matplotlib.rc_context(
@@ -64,4 +92,4 @@ def bar_chart_svg(data: list[tuple[str, int]], *, title: str, chart_id: str) -> 
     svg = re.sub(r'id="([^"]+)"', rf'id="{chart_id}-\1"', svg)
     svg = re.sub(r"url\(#([^)]+)\)", rf"url(#{chart_id}-\1)", svg)
     svg = re.sub(r'xlink:href="#([^"]+)"', rf'xlink:href="#{chart_id}-\1"', svg)
-    return svg
+    return without_inline_style(svg)

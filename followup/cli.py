@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 from rich.markup import escape
-from rich.table import Table
+from rich.table import Column, Table
 
 from scheduler.context import EXIT_CONFIG, console, fail, now_utc, print_json, state
 
@@ -73,10 +73,11 @@ def decide(
         ),
     ] = None,
     applied_sek: Annotated[
-        float | None, typer.Option("--applied-sek", help="Amount applied for, in SEK")
+        str | None,
+        typer.Option("--applied-sek", help='Amount applied for, in SEK ("500000", "1 250 000")'),
     ] = None,
     granted_sek: Annotated[
-        float | None, typer.Option("--granted-sek", help="Amount granted, in SEK")
+        str | None, typer.Option("--granted-sek", help="Amount granted, in SEK")
     ] = None,
     partners: Annotated[
         str | None, typer.Option("--partners", help="Partners, free text (e.g. 'Skara, Vara')")
@@ -93,15 +94,20 @@ def decide(
 
     Example: bevaka decide 42 --department utbildning --status applied --applied-sek 500000
     """
-    from followup.decisions import DecisionError, DecisionInput, record_decision
+    from followup.decisions import DecisionError, DecisionInput, parse_sek, record_decision
 
     st = state(ctx)
     known = _departments(st)
+    try:
+        amounts = {"applied": parse_sek(applied_sek), "granted": parse_sek(granted_sek)}
+    except DecisionError:
+        bad = applied_sek if applied_sek is not None else granted_sek
+        fail(f'not an amount in SEK: {bad!r} (use e.g. 500000 or "1 250 000")', code=EXIT_CONFIG)
     data = DecisionInput(
         status=status,
         reason=reason,
-        applied_sek=applied_sek,
-        granted_sek=granted_sek,
+        applied_sek=amounts["applied"],
+        granted_sek=amounts["granted"],
         partners=partners,
         note=note,
     )
@@ -142,7 +148,7 @@ def decisions_list(
 
     Example: bevaka decisions list --department utbildning --format json
     """
-    from followup.decisions import current_decisions, decision_history, decision_json
+    from followup.decisions import current_decisions, decision_history, decision_json, sek_text
 
     st = state(ctx)
     if department is not None:
@@ -160,7 +166,18 @@ def decisions_list(
         print_json([decision_json(r) for r in rows])
         return
     tz = st.settings.tz
-    table = Table("id", "call", "department", "status", "reason", "applied", "granted", "by", "at")
+    amount = {"justify": "right", "no_wrap": True, "min_width": 12}  # "1 250 000 kr" whole
+    table = Table(
+        "id",
+        "call",
+        "department",
+        "status",
+        "reason",
+        Column("applied", **amount),
+        Column("granted", **amount),
+        "by",
+        "at",
+    )
     for r in rows:
         table.add_row(
             str(r.id),
@@ -168,8 +185,8 @@ def decisions_list(
             r.department,
             r.status,
             r.reason or "",
-            f"{r.amount_applied_sek:,.0f}" if r.amount_applied_sek is not None else "",
-            f"{r.amount_granted_sek:,.0f}" if r.amount_granted_sek is not None else "",
+            sek_text(r.amount_applied_sek),
+            sek_text(r.amount_granted_sek),
             escape(r.actor),
             r.created_at.astimezone(tz).strftime("%Y-%m-%d %H:%M"),
         )

@@ -35,6 +35,13 @@ REASONS: dict[str, str] = {
     "deadline_too_close": "För kort tid till sista ansökningsdag",
     "other": "Annat skäl",
 }
+# What a representative chooses from the digest or the call page (key in the link → status).
+CHOICES: dict[str, tuple[str, str]] = {
+    "intressant": ("noted", "Intressant"),
+    "undersoker": ("considering", "Vi undersöker"),
+    "soker": ("pursuing", "Vi söker"),
+    "inte-aktuellt": ("declined", "Inte aktuellt"),
+}
 # Statuses that mean an application was submitted (whatever came of it).
 APPLIED_STATUSES = ("applied", "granted", "rejected")
 # Statuses for which the benefit and risk analysis is due.
@@ -250,3 +257,47 @@ def decision_json(row: Decision) -> dict[str, Any]:
         "by": row.actor,
         "at": row.created_at.isoformat() if row.created_at else None,
     }
+
+
+def status_label(status: str) -> str:
+    """What a reader sees for a status: the words of the choice they clicked ("Vi
+    undersöker") for the four choices, else the status label (the key when unknown)."""
+    for choice_status, label in CHOICES.values():
+        if choice_status == status:
+            return label
+    return STATUSES.get(status, status)
+
+
+def decisions_between(
+    *, session: Session, start: datetime, end: datetime, department: str | None = None
+) -> list[Decision]:
+    """Every decision row recorded in [start, end), oldest first (one förvaltning's or all)."""
+    query = select(Decision).where(
+        col(Decision.created_at) >= start, col(Decision.created_at) < end
+    )
+    if department is not None:
+        query = query.where(Decision.department == department)
+    return list(session.exec(query.order_by(col(Decision.created_at), col(Decision.id))).all())
+
+
+def parse_sek(text: str | None) -> float | None:
+    """``"500 000"``, ``"500000 kr"``, ``"1 250 000,50"`` → float; empty → None; else
+    :class:`DecisionError` (in Swedish for the page)."""
+    if text is None:
+        return None
+    cleaned = re.sub(r"[\s\u00a0\u202f]", "", str(text)).lower()
+    cleaned = cleaned.removesuffix("kr").removesuffix("sek").replace(",", ".")
+    if not cleaned:
+        return None
+    if not re.fullmatch(r"\d{1,13}(\.\d{1,2})?", cleaned):
+        raise DecisionError(
+            f"not an amount: {text!r}", "Beloppet måste vara ett tal i kronor, t.ex. 500 000."
+        )
+    return float(cleaned)
+
+
+def sek_text(amount: float | None) -> str:
+    """ "500 000 kr" (ordinary spaces, for a terminal); "" for None."""
+    from notifications.formatting import format_money
+
+    return "" if amount is None else format_money(amount, "SEK").replace("\u00a0", " ")

@@ -248,6 +248,21 @@ def _n(value: int) -> str:
     return format_number(value).replace("\u00a0", " ")
 
 
+# The declined reasons as the end of "det vanligaste skälet var …".
+REASON_PHRASES = {
+    "no_cofinancing": "att medfinansiering saknades",
+    "no_capacity": "att kapacitet saknades",
+    "not_eligible": "att förvaltningen inte var behörig att söka",
+    "not_relevant": "att utlysningen inte var relevant",
+    "deadline_too_close": "för kort tid till sista ansökningsdag",
+    "other": "andra skäl",
+}
+
+
+def _reason_phrase(key: str) -> str:
+    return REASON_PHRASES.get(key, REASONS.get(key, key).lower())
+
+
 def summary_text(report: AnnualReport) -> str:
     """A short Swedish text for kommunstyrelsen's agenda ("anmälningsärende")."""
     parts = [
@@ -256,8 +271,13 @@ def summary_text(report: AnnualReport) -> str:
         f"vara relevanta för minst en förvaltning."
     ]
     if report.by_programme:
-        top = report.by_programme[0]
-        parts.append(f"Flest utlysningar kom från {top.label} ({_n(top.count)}).")
+        most = report.by_programme[0].count
+        top = [r.label for r in report.by_programme if r.count == most]
+        if len(top) == 1:
+            parts.append(f"Flest utlysningar kom från {top[0]} ({_n(most)}).")
+        else:
+            names = ", ".join(top[:-1]) + " och " + top[-1]
+            parts.append(f"Flest utlysningar kom från {names} ({_n(most)} vardera).")
     decided = sum(r.count for r in report.by_status)
     if decided:
         parts.append(
@@ -272,7 +292,8 @@ def summary_text(report: AnnualReport) -> str:
             text = f"I {_n(declined)} fall avstod förvaltningen"
             if len(reasons) == 1 or reasons[0].count > reasons[1].count:
                 text += (
-                    f"; vanligaste skälet var {reasons[0].label.lower()} ({_n(reasons[0].count)})"
+                    f"; det vanligaste skälet var {_reason_phrase(reasons[0].key)} "
+                    f"({_n(reasons[0].count)})"
                 )
             parts.append(text + ".")
     else:
@@ -294,9 +315,14 @@ def summary_text(report: AnnualReport) -> str:
 # --- rendering ---------------------------------------------------------------------------
 
 
+REPORT_CSS = TEMPLATES / "report.css"
+CSS_PATH = "/uppfoljning/stil.css"  # where the web app serves REPORT_CSS
+
+
 def render_html(report: AnnualReport, *, for_pdf: bool = False, web_links: bool = False) -> str:
     """The report as a standalone Swedish HTML page with inline SVG bar charts
-    (``web_links``: with links to the PDF and CSV versions on the web app)."""
+    (``web_links``: for the web app: links to the PDF and CSV versions, and the stylesheet
+    linked, not inline, as the app's Content-Security-Policy allows no inline style)."""
     from followup.charts import bar_chart_svg
 
     env = make_environment(TEMPLATES, tz=report.tz)
@@ -317,6 +343,7 @@ def render_html(report: AnnualReport, *, for_pdf: bool = False, web_links: bool 
         charts=charts,
         for_pdf=for_pdf,
         web_links=web_links,
+        css_href=CSS_PATH if web_links else None,
         generated=format_date(report.generated_at, report.tz),
         sek=lambda amount: format_money(amount, "SEK") if amount is not None else "—",
     )
@@ -326,7 +353,9 @@ def render_pdf(report: AnnualReport) -> bytes:
     """The report as PDF (A4), rendered by WeasyPrint from the same HTML."""
     from weasyprint import HTML
 
-    return HTML(string=render_html(report, for_pdf=True), base_url=str(TEMPLATES)).write_pdf()
+    html = HTML(string=render_html(report, for_pdf=True), base_url=str(TEMPLATES))
+    # tagged PDF (PDF/UA-1), so that screen readers read headings and tables
+    return html.write_pdf(pdf_variant="pdf/ua-1")
 
 
 CSV_HEADER = ("section", "key", "label", "count", "amount_sek")

@@ -13,7 +13,6 @@ tokens. Pages are Swedish; every scraped text is escaped by the templates.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -40,8 +39,10 @@ from followup.decisions import (
     DecisionInput,
     current_decision,
     decision_history,
+    parse_sek,
     record_decision,
 )
+from followup.report import CSS_PATH as REPORT_CSS_PATH
 from notifications.formatting import TEMPLATES_DIR as DIGEST_TEMPLATES_DIR
 from notifications.formatting import make_environment
 from notifications.tokens import TokenError, read_token
@@ -134,10 +135,18 @@ def _who(st: WebState, session: Session, token: str, department: str | None) -> 
         )
     except TokenError as exc:
         raise _invalid_link(exc.expired) from None
-    subscriber = session.get(Subscriber, data.subscriber_id) if data.subscriber_id else None
+    return who_for(st, session, data.subscriber_id, data.version, department)
+
+
+def who_for(
+    st: WebState, session: Session, subscriber_id: int | None, version: int, department: str | None
+) -> Who:
+    """The subscriber a link names (by id and token version) and the förvaltning they act
+    for (raises PageError when the link is dead or there is no förvaltning)."""
+    subscriber = session.get(Subscriber, subscriber_id) if subscriber_id else None
     if (
         subscriber is None
-        or subscriber.token_version != data.version
+        or subscriber.token_version != version
         or subscriber.unsubscribed_at is not None
     ):
         raise _invalid_link()
@@ -175,22 +184,6 @@ def _path(
     if who is not None and who.is_coordinator:
         query = {"forvaltning": who.department, **query}
     return path + ("?" + urlencode(query) if query else "")
-
-
-def parse_sek(text: str | None) -> float | None:
-    """``"500 000"``, ``"500000 kr"``, ``"1 250 000,50"`` → float; empty → None; else
-    :class:`DecisionError` (in Swedish for the page)."""
-    if text is None:
-        return None
-    cleaned = re.sub(r"[\s\u00a0\u202f]", "", str(text)).lower()
-    cleaned = cleaned.removesuffix("kr").removesuffix("sek").replace(",", ".")
-    if not cleaned:
-        return None
-    if not re.fullmatch(r"\d{1,13}(\.\d{1,2})?", cleaned):
-        raise DecisionError(
-            f"not an amount: {text!r}", "Beloppet måste vara ett tal i kronor, t.ex. 500 000."
-        )
-    return float(cleaned)
 
 
 # --- decisions -------------------------------------------------------------------------------
@@ -377,12 +370,26 @@ def analysis_print(
             decision_status=current.status if current else None,
             tz=st.settings.tz,
             now=st.now(),
+            css_href=REPORT_CSS_PATH,
         )
     return HTMLResponse(html, headers={"cache-control": "no-store"})
 
 
 # --- the yearly report -----------------------------------------------------------------------
-# (the .pdf and .csv routes come first: "/uppfoljning/{year}" would otherwise take them)
+# (the .pdf, .csv and .css routes come first: "/uppfoljning/{year}" would otherwise take them)
+
+
+@router.get(REPORT_CSS_PATH)
+def report_css() -> Response:
+    """The report's and the printable analysis's stylesheet (the app's CSP allows no inline
+    style)."""
+    from followup.report import REPORT_CSS
+
+    return Response(
+        REPORT_CSS.read_text(encoding="utf-8"),
+        media_type="text/css; charset=utf-8",
+        headers={"cache-control": "public, max-age=3600"},
+    )
 
 
 def _report(st: WebState, year: int):

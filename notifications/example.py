@@ -82,6 +82,14 @@ def example_config(
     return Config(directory or Path("."), settings, example_sources(), example_needs())
 
 
+def _need_name(key: str) -> str:
+    needs = example_needs()
+    for audience in [*needs.departments, *needs.topics]:
+        if audience.key == key:
+            return audience.needs[0].name
+    return key
+
+
 def _tag(call: Call, key: str, kind: str, terms: list[tuple[str, str]], now: datetime) -> Tag:
     return Tag(
         call_id=call.id,
@@ -89,7 +97,7 @@ def _tag(call: Call, key: str, kind: str, terms: list[tuple[str, str]], now: dat
         kind=kind,
         score=3.0 + len(terms),
         reasons=[
-            {"need": key, "term": term, "field": field, "snippet": f"… {term} …"}
+            {"need": _need_name(key), "term": term, "field": field, "snippet": f"… {term} …"}
             for term, field in terms
         ],
         created_at=now,

@@ -27,7 +27,7 @@ from functools import lru_cache
 from typing import Any
 
 import css_inline
-from jinja2 import Environment
+from jinja2 import Environment, pass_context
 from markupsafe import Markup
 
 from config.schema import Settings
@@ -85,23 +85,88 @@ def _remembered(function: Callable[[Any], Any]) -> Callable[[Any], Any]:
 class _Entries:
     """The per-call partials (``_entry.html``, ``_entry.txt``; they read only ``entry``)
     rendered, and the HTML one CSS-inlined, once per entry value: the same calls recur in
-    many digests of a run, and an Entry is a frozen (hashable) value."""
+    many digests of a run, and an Entry is a frozen (hashable) value.
+
+    Each entry holds the subscriber's own action links (``_actions.html``/``.txt``) where
+    the partial has ``actions_marker``: they are rendered (and inlined) once per call with a
+    placeholder for the token, which is replaced per subscriber (a plain string)."""
 
     def __init__(self, env: Environment):
         templates = _templates(env)
+        marker = {"actions_marker": Markup(_ACTIONS_HTML)}  # noqa: S704 - a constant
         self.html = _remembered(
-            lambda entry: Markup(templates["_entry.html"].render(entry=entry))  # noqa: S704 - autoescaped output
+            lambda entry: Markup(templates["_entry.html"].render(entry=entry, **marker))  # noqa: S704 - autoescaped output
         )
-        self.text = _remembered(lambda entry: templates["_entry.txt"].render(entry=entry))
+        self.text = _remembered(
+            lambda entry: templates["_entry.txt"].render(entry=entry, actions_marker=_ACTIONS_TEXT)
+        )
         self.inlined_html = _remembered(
             lambda entry: _INLINER.inline_fragment(str(self.html(entry)), _css())
         )
+
+        def actions(kind: str, call_id: int, base: str) -> str:
+            context = {"call_id": call_id, "base": base, "token": _TOKEN, "choices": _choices()}
+            return templates[f"_actions.{kind}"].render(context)
+
+        self._actions = lru_cache(maxsize=8192)(actions)
+        self._inlined_actions = lru_cache(maxsize=8192)(
+            lambda call_id, base: _INLINER.inline_fragment(actions("html", call_id, base), _css())
+        )
+
+    def actions_html(self, digest: Digest, entry: Any, *, inlined: bool) -> str:
+        token = digest.call_tokens.get(entry.call_id) if entry.call_id is not None else None
+        if not token or not digest.public_url:
+            return ""
+        if inlined:
+            html = self._inlined_actions(entry.call_id, digest.public_url)
+        else:
+            html = self._actions("html", entry.call_id, digest.public_url)
+        return html.replace(_TOKEN, token) + "\n"
+
+    def actions_text(self, digest: Digest, entry: Any) -> str:
+        token = digest.call_tokens.get(entry.call_id) if entry.call_id is not None else None
+        if not token or not digest.public_url:
+            return ""
+        return self._actions("txt", entry.call_id, digest.public_url).replace(_TOKEN, token) + "\n"
+
+    def woven_html(self, digest: Digest, entry: Any) -> list[str]:
+        """The entry's inlined HTML in parts: before the actions, the actions, after."""
+        before, _, after = self.inlined_html(entry).partition(_ACTIONS_HTML + "\n")
+        actions = self.actions_html(digest, entry, inlined=True)
+        return [before, actions, after] if actions else [before, after]
+
+    def woven_text(self, digest: Digest, entry: Any) -> list[str]:
+        before, _, after = self.text(entry).partition(_ACTIONS_TEXT + "\n")
+        actions = self.actions_text(digest, entry)
+        return [before, actions, after] if actions else [before, after]
+
+    def whole_html(self, digest: Digest, entry: Any) -> str:
+        return str(self.html(entry)).replace(
+            _ACTIONS_HTML + "\n", self.actions_html(digest, entry, inlined=False)
+        )
+
+    def whole_text(self, digest: Digest, entry: Any) -> str:
+        return self.text(entry).replace(_ACTIONS_TEXT + "\n", self.actions_text(digest, entry))
+
+
+@lru_cache(maxsize=1)
+def _choices() -> tuple[tuple[str, str], ...]:
+    from followup.decisions import CHOICES
+
+    return tuple((key, label) for key, (_, label) in CHOICES.items())
 
 
 def _templates(env: Environment) -> dict[str, Any]:
     """The digest's templates, loaded once (get_template checks the file on every call)."""
     if "templates" not in env.globals:
-        names = ("digest.html", "digest.txt", "_entry.html", "_entry.txt")
+        names = (
+            "digest.html",
+            "digest.txt",
+            "_entry.html",
+            "_entry.txt",
+            "_actions.html",
+            "_actions.txt",
+        )
         env.globals["templates"] = {name: env.get_template(name) for name in names}
     return env.globals["templates"]
 
@@ -112,8 +177,19 @@ def _environment(tz_name: str) -> Environment:
     env.filters["header_safe"] = _header_safe_filter
     entries = _Entries(env)
     env.globals["entries"] = entries
-    env.globals["entries_html"] = lambda items: Markup("".join(map(entries.html, items)))  # noqa: S704 - autoescaped partials
-    env.globals["entries_text"] = lambda items: "".join("\n" + entries.text(e) for e in items)
+
+    @pass_context
+    def entries_html(context: Any, items: Any) -> Markup:
+        digest = context["digest"]
+        return Markup("".join(entries.whole_html(digest, e) for e in items))  # noqa: S704 - autoescaped partials
+
+    @pass_context
+    def entries_text(context: Any, items: Any) -> str:
+        digest = context["digest"]
+        return "".join("\n" + entries.whole_text(digest, e) for e in items)
+
+    env.globals["entries_html"] = entries_html
+    env.globals["entries_text"] = entries_text
     return env
 
 
@@ -125,6 +201,10 @@ def _css() -> str:
 _INLINER = css_inline.CSSInliner(keep_style_tags=True)
 # Stands for an entry in the outer templates; random, so no data can forge it.
 _SLOT = f"bevaka-entry-{secrets.token_hex(12)}"
+# Where an entry holds the subscriber's action links, and the token in them until replaced.
+_ACTIONS_HTML = f"<!--bevaka-actions-{secrets.token_hex(12)}-->"
+_ACTIONS_TEXT = f"[bevaka-actions-{secrets.token_hex(12)}]"
+_TOKEN = f"bevakatoken{secrets.token_hex(12)}"
 
 
 def _woven(outer: str, marker: str, pieces: list[list[str]]) -> tuple[str, ...] | None:
@@ -154,11 +234,13 @@ def render_digest(digest: Digest, *, timezone: str = "Europe/Stockholm") -> Rend
     text_pieces: list[list[str]] = []
 
     def html_entries(items: Any) -> Markup:
-        html_pieces.append([entries.inlined_html(e) for e in items])
+        html_pieces.append([piece for e in items for piece in entries.woven_html(digest, e)])
         return Markup(html_slot)  # noqa: S704 - a constant
 
     def text_entries(items: Any) -> str:
-        text_pieces.append([piece for e in items for piece in ("\n", entries.text(e))])
+        text_pieces.append(
+            [piece for e in items for piece in ("\n", *entries.woven_text(digest, e))]
+        )
         return text_slot
 
     templates = _templates(env)

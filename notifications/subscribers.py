@@ -200,6 +200,7 @@ class SubscriberView:
     token_version: int
     unsubscribed: bool = False
     created_at: datetime | None = None  # changes before it are not shown to this subscriber
+    own_words: tuple[str, ...] = ()  # "mina egna sökord"
 
     @property
     def is_coordinator(self) -> bool:
@@ -238,6 +239,7 @@ def view(
         token_version=subscriber.token_version,
         unsubscribed=subscriber.unsubscribed_at is not None,
         created_at=subscriber.created_at,
+        own_words=tuple(w for w in (subscriber.own_words or []) if isinstance(w, str)),
     )
 
 

@@ -77,3 +77,57 @@ def read_token(secret_key: str, token: str, *, purpose: str, max_age_seconds: in
 
 def _is_int(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
+
+
+# --- links bound to one subscriber and one call (the digest's action links) -------------
+
+CALL_PURPOSES = ("act", "share")
+
+
+@dataclass(frozen=True)
+class CallTokenData:
+    subscriber_id: int
+    version: int
+    call_id: int
+    purpose: str
+
+
+@lru_cache(maxsize=8)
+def _call_serializer(secret_key: str) -> URLSafeTimedSerializer:
+    if not secret_key:
+        raise TokenError("no secret key configured (set BEVAKA_SECRET_KEY)")
+    return URLSafeTimedSerializer(secret_key, salt="bevaka-call-link")
+
+
+def make_call_token(
+    secret_key: str, *, purpose: str, subscriber_id: int, version: int, call_id: int
+) -> str:
+    """A link token for one subscriber and one call ("act": record the förvaltning's choice;
+    "share": forward the call). Like the unsubscribe token, it dies when ``token_version``
+    moves on; it is valid for one call only."""
+    if purpose not in CALL_PURPOSES:
+        raise ValueError(f"unknown call token purpose {purpose!r}")
+    payload = {"s": subscriber_id, "v": version, "c": call_id, "p": purpose}
+    return _call_serializer(secret_key).dumps(payload)
+
+
+def read_call_token(
+    secret_key: str, token: str, *, purpose: str, call_id: int, max_age_seconds: int
+) -> CallTokenData:
+    """Verify signature, age, purpose and call. The caller compares ``version`` with the
+    subscriber's ``token_version``."""
+    try:
+        payload = _call_serializer(secret_key).loads(token, max_age=max_age_seconds)
+    except SignatureExpired:
+        raise TokenError("the link has expired", expired=True) from None
+    except BadSignature:
+        raise TokenError("the link is not valid") from None
+    if (
+        not isinstance(payload, dict)
+        or payload.get("p") != purpose
+        or payload.get("c") != call_id
+        or not isinstance(payload.get("s"), int)
+        or not isinstance(payload.get("v"), int)
+    ):
+        raise TokenError("the link is not valid for this page")
+    return CallTokenData(payload["s"], payload["v"], payload["c"], payload["p"])

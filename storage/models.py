@@ -154,6 +154,11 @@ class Subscriber(SQLModel, table=True):
     token_version: int = 1  # bumped on unsubscribe so old links stop working
     created_at: datetime | None = _ts(nullable=False)
     unsubscribed_at: datetime | None = _ts()
+    # "mina egna sökord": words that select calls for this subscriber's digest beside the
+    # förvaltning and topics (searched in title, summary and description)
+    own_words: list[str] = Field(
+        default_factory=list, sa_column=Column(JSON, nullable=False, server_default="[]")
+    )
 
 
 class Subscription(SQLModel, table=True):

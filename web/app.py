@@ -28,6 +28,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from config.loader import Config
 from config.programmes import PROGRAMMES
+from notifications.digest import current_status
 from notifications.formatting import TEMPLATES_DIR as DIGEST_TEMPLATES_DIR
 from notifications.formatting import make_environment
 from storage.db import make_engine, session_scope
@@ -149,6 +150,7 @@ def render(
         "audience_name": st.audience_name,
         "source_name": st.source_name,
         "programme_name": st.programme_name,
+        "current_status": current_status,
     }
     data.update(context or {})
     response = st.templates.TemplateResponse(request, template, data, status_code=status_code)
@@ -288,6 +290,7 @@ def create_app(
     app.add_middleware(SecurityHeadersMiddleware)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
+    from followup.actions import router as actions_router
     from followup.web import router as followup_router
     from web import calendar, health, pages, subscription
 
@@ -297,6 +300,7 @@ def create_app(
     app.include_router(health.router)
     # The follow-up's pages (decisions, analysis, yearly report).
     app.include_router(followup_router)
+    app.include_router(actions_router)  # the digest's action links (choice, share)
 
     @app.exception_handler(PageError)
     async def _page_error(request: Request, exc: PageError) -> Response:

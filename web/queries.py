@@ -6,10 +6,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import func
+from sqlalchemy import and_, func, or_
 from sqlmodel import Session, col, select
 
-from storage.models import Call, Delivery, Subscriber, Tag
+from storage.models import Call, CallLink, Delivery, Subscriber, Tag
+from storage.search import search_condition
 
 ACTIVE_STATUSES = ("open", "forthcoming")
 
@@ -23,13 +24,19 @@ class CallFilters:
     programme: str | None = None
     source: str | None = None
     within_days: int | None = None
+    text: str | None = None  # free-text search over title, summary and description
 
 
 def overview_calls(
     *, session: Session, filters: CallFilters, now: datetime, limit: int = 500
 ) -> list[Call]:
-    """Open and forthcoming calls matching ``filters``, by next deadline (none last), then id."""
-    query = select(Call).where(col(Call.status).in_(ACTIVE_STATUSES), Call.kind == "call")
+    """Open and forthcoming calls matching ``filters``, by next deadline (none last), then id.
+    News items are listed when they mention no call (one that does is shown on the call's
+    page, under "Även omnämnd av")."""
+    standalone_news = and_(Call.kind == "news", col(Call.id).not_in(select(CallLink.from_call_id)))
+    query = select(Call).where(
+        col(Call.status).in_(ACTIVE_STATUSES), or_(Call.kind == "call", standalone_news)
+    )
     for key in (filters.department, filters.topic):
         if key:
             query = query.where(col(Call.id).in_(select(Tag.call_id).where(Tag.key == key)))
@@ -37,6 +44,10 @@ def overview_calls(
         query = query.where(Call.programme == filters.programme)
     if filters.source:
         query = query.where(Call.source == filters.source)
+    if filters.text:
+        condition = search_condition(session, filters.text)
+        if condition is not None:  # a search of no words is no search
+            query = query.where(condition)
     if filters.within_days:
         query = query.where(
             col(Call.next_deadline) >= now,

@@ -16,6 +16,7 @@ the version, so every earlier link dies at once.
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
@@ -97,7 +98,15 @@ def _resolve(st: WebState, session: Session, token: str) -> Resolved:
             raise _invalid()
         subscriber = find_subscriber(session=session, email=data.email)
         current = subscriber.token_version if subscriber else 0
-        if data.version != current:
+        # A new address's link (version 0) keeps working after its first save created the
+        # subscriber (version 1), until it expires or the subscriber unsubscribes.
+        first_save = (
+            data.version == 0
+            and subscriber is not None
+            and subscriber.token_version == 1
+            and subscriber.unsubscribed_at is None
+        )
+        if data.version != current and not first_save:
             raise _invalid()
         return Resolved(data, subscriber, data.email)
     subscriber = session.get(Subscriber, data.subscriber_id) if data.subscriber_id else None
@@ -132,6 +141,17 @@ def _links(st: WebState, subscriber: Subscriber) -> dict[str, str]:
         "unsubscribe_path": f"/avregistrera/{token('unsubscribe')}",
         "calendar_url": st.url(f"/kalender/{token('calendar')}.ics"),
     }
+
+
+MAX_OWN_WORDS = 10
+_OWN_WORD = re.compile(r"\w[\w-]{1,39}", re.UNICODE)
+
+
+def own_words_from(text: str) -> list[str]:
+    """"Mina egna sökord" from the form: words of 2–40 letters, digits or hyphens, separated
+    by spaces or commas, lower case, each once, at most MAX_OWN_WORDS."""
+    words = dict.fromkeys(w.lower() for w in _OWN_WORD.findall(text[:2000]))
+    return list(words)[:MAX_OWN_WORDS]
 
 
 # --- sign-up ---------------------------------------------------------------------------
@@ -201,7 +221,7 @@ async def signup_submit(request: Request) -> HTMLResponse:
     version, address = await run_in_threadpool(lookup)
     token = make_token(st.secret_key, purpose="signup", version=version, email=address)
     try:
-        await send_signup_link(st, to=address, link=st.url(f"/prenumeration/{token}"))
+        delivered = await send_signup_link(st, to=address, link=st.url(f"/prenumeration/{token}"))
     except MailError:
         log.exception("could not send the sign-up link")
         return _signup_error(
@@ -215,6 +235,7 @@ async def signup_submit(request: Request) -> HTMLResponse:
             "title": "Kolla din e-post",
             "email": address,
             "hours": st.settings.web.signup_link_max_age_hours,
+            "outbox": delivered.kind == "outbox",
         },
     )
 
@@ -235,8 +256,12 @@ def _prefs_context(st: WebState, session: Session, resolved: Resolved) -> dict:
         "chosen": set(topics_of(session=session, subscriber_id=subscriber.id))
         if subscriber
         else set(),
-        "active": bool(subscriber.active) if subscriber else True,
+        # signing up again after an unsubscribe offers the digest, not the pause it left
+        "active": bool(subscriber.active)
+        if subscriber and subscriber.unsubscribed_at is None
+        else True,
         "resubscribe": bool(subscriber and subscriber.unsubscribed_at is not None),
+        "own_words": " ".join(subscriber.own_words or []) if subscriber else "",
         "digest": None,
     }
     if subscriber is not None and subscriber.unsubscribed_at is None:
@@ -268,6 +293,7 @@ def preferences_save(request: Request, token: str, form: Any = Depends(check_csr
     topics = sorted({str(t) for t in form.getlist("topics")})
     name = " ".join(str(form.get("name") or "").split())[:MAX_NAME]
     active = str(form.get("active") or "1") != "0"
+    own_words = own_words_from(str(form.get("own_words") or ""))
     needs = st.config.needs
     with st.session() as session:
         resolved = _resolve(st, session, token)
@@ -303,6 +329,7 @@ def preferences_save(request: Request, token: str, form: Any = Depends(check_csr
             except SubscriberError:  # created meanwhile through another request
                 raise _invalid() from None
             subscriber.active = active
+            subscriber.own_words = own_words
             session.add(subscriber)
         else:
             resubscribing = resolved.subscriber.unsubscribed_at is not None
@@ -320,7 +347,8 @@ def preferences_save(request: Request, token: str, form: Any = Depends(check_csr
                 # the sign-up link has done its job: like a first sign-up's, it dies on use
                 # (every earlier link already died with the unsubscribe)
                 subscriber.token_version += 1
-                session.add(subscriber)
+            subscriber.own_words = own_words
+            session.add(subscriber)
         session.flush()
         new_token = prefs_token(st, subscriber)
     # Only ever redirects to this app's own preferences page.

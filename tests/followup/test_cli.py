@@ -69,7 +69,7 @@ def test_an_edit_adds_a_row_and_the_latest_counts(bevaka, call_id):
         "--status",
         "applied",
         "--applied-sek",
-        "500000",
+        "500 000",  # as the web form takes it
         "--partners",
         "Skara kommun",
         "--by",
@@ -106,6 +106,11 @@ def test_an_edit_adds_a_row_and_the_latest_counts(bevaka, call_id):
     ]
     table = bevaka("decisions", "list", "--department", "utbildning", check=True).stdout
     assert "granted" in table and "1 decision(s)" in table
+    assert "500 000 kr" in table and "450 000 kr" in table and "500,000" not in table
+    refused = bevaka(
+        "decide", str(call_id), "-d", "utbildning", "-s", "applied", "--applied-sek", "mycket"
+    )
+    assert refused.returncode == 2 and "not an amount in SEK: 'mycket'" in refused.stderr
 
 
 def test_analysis_edit_from_file_and_options_then_show(bevaka, call_id, session, tmp_path):

@@ -19,10 +19,10 @@ from followup.decisions import (
     current_decisions,
     decision_history,
     latest_per_pair,
+    parse_sek,
     record_decision,
     validate_decision,
 )
-from followup.web import parse_sek
 from storage.models import Decision
 
 T0 = datetime(2026, 3, 1, 9, tzinfo=UTC)

@@ -152,3 +152,31 @@ def test_empty_year_renders(session, followup_config):
     assert "<svg" not in html
     assert "Inga beslut registrerades" in html
     assert "Inga beslut om utlysningarna registrerades under året." in report.summary_text
+
+
+def test_pdf_is_tagged_titled_as_its_heading_and_fits_the_page(
+    session, seeded, followup_config, tmp_path
+):
+    import shutil
+    import subprocess
+
+    import pytest
+
+    from followup.report import render_pdf
+
+    if not (shutil.which("pdfinfo") and shutil.which("pdftotext")):
+        pytest.skip("needs poppler-utils (make browser)")
+    report = build_annual_report(session=session, config=followup_config, year=2026, now=NOW)
+    pdf = tmp_path / "uppfoljning.pdf"
+    pdf.write_bytes(render_pdf(report))
+    info = subprocess.run(["pdfinfo", str(pdf)], capture_output=True, text=True, check=True).stdout
+    assert re.search(r"^Title:\s+Uppföljning av externa finansieringsmöjligheter 2026$", info, re.M)
+    assert re.search(r"^Tagged:\s+yes$", info, re.M)
+    width = float(re.search(r"^Page size:\s+([\d.]+) x", info, re.M).group(1))
+    # every word inside the right margin (16 mm = 45 pt), the decisions table included
+    boxes = subprocess.run(
+        ["pdftotext", "-bbox", str(pdf), "-"], capture_output=True, text=True, check=True
+    ).stdout
+    right = max(float(x) for x in re.findall(r'xMax="([\d.]+)"', boxes))
+    assert right <= width - 45 + 1, right
+    assert "Förvaltningarnas" in boxes  # the decisions table is in it

@@ -280,10 +280,12 @@ def test_entries_rendered_once_give_the_whole_document(session, world, who):
     entries = sum(len(s.entries) for s in digest.sections)
     assert entries >= 3
     slots = sum(1 for s in digest.sections if s.entries)
-    # woven: the outer parts (one more than the sections with entries) and a part per entry
-    # (in the text, also the empty line before it)
-    assert len(rendered.html_parts) == slots + 1 + entries
-    assert len(rendered.text_parts) == slots + 1 + 2 * entries
+    # woven: the outer parts (one more than the sections with entries) and three parts per
+    # entry: before the subscriber's action links, the links, after them (in the text, also
+    # the empty line before it)
+    assert digest.call_tokens and set(digest.call_tokens) == set(digest.call_ids)
+    assert len(rendered.html_parts) == slots + 1 + 3 * entries
+    assert len(rendered.text_parts) == slots + 1 + 4 * entries
     assert rendered.html == "".join(rendered.html_parts) == whole_html
     assert rendered.text == "".join(rendered.text_parts) == whole_text
     again = render_digest(digest)  # from the remembered entries

@@ -2,7 +2,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlmodel import SQLModel
 
-from storage.migrate import current_revision, head_revision
+from storage.migrate import current_revision, head_revision, include_object
 
 
 def test_migrations_reach_head(engine):
@@ -11,6 +11,8 @@ def test_migrations_reach_head(engine):
 
 def test_models_and_migrations_agree(engine):
     with engine.connect() as connection:
-        context = MigrationContext.configure(connection, opts={"compare_type": True})
+        context = MigrationContext.configure(
+            connection, opts={"compare_type": True, "include_object": include_object}
+        )
         diff = compare_metadata(context, SQLModel.metadata)
     assert diff == []

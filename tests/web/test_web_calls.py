@@ -58,6 +58,10 @@ def test_unknown_filter_values_are_ignored_not_errors(client, seeded):
     assert response.status_code == 200
     assert len(titles(response.text)) == 4
     assert "<x>" not in response.text
+    # ... but not silently: the page names what it did not use
+    assert "Filtret känner inte till" in response.text
+    assert "Förvaltning ”nope”" in response.text and "&lt;x&gt;" in response.text
+    assert "Filtret känner inte till" not in client.get("/?forvaltning=utbildning").text
 
 
 def test_filter_form_offers_configured_and_stored_choices(client, seeded):
@@ -181,3 +185,71 @@ def test_overview_says_when_it_shows_only_the_first_calls(client, seeded, monkey
     html = client.get("/").text
     assert titles(html) == ["Skolutveckling i Europa", "Klimatanpassning i kommuner"]
     assert "(de 2 första; filtrera för att se fler)" in html
+
+
+def test_news_item_that_mentions_no_call_is_listed_and_its_source_filter_finds_it(
+    client, session, seeded
+):
+    add_call(
+        session,
+        external_id="esf-news-1",
+        title="Kommande utlysning: Digital kompetens i välfärden",
+        kind="news",
+        source="esf_nyheter",
+        status="open",
+        tags={"digitalisering": "topic"},
+    )
+    everything = titles(client.get("/").text)
+    assert "Kommande utlysning: Digital kompetens i välfärden" in everything
+    assert "Nyhet: ny klimatutlysning från LIFE" not in everything  # shown under its call
+    assert titles(client.get("/?kalla=esf_nyheter").text) == [
+        "Kommande utlysning: Digital kompetens i välfärden"
+    ]
+
+
+def test_forthcoming_call_is_open_on_its_opening_day(client, seeded, clock):
+    clock.now = seeded["digital"].opens_at  # 1 April 2027, the day it opens
+    html = client.get("/").text
+    row = html.split("Digitala tjänster för medborgare", 1)[1].split("</tr>", 1)[0]
+    assert "Öppen" in row and "öppnar 1 april 2027" not in row
+    page = client.get(f"/utlysning/{seeded['digital'].id}").text
+    assert 'class="status status-open"' in page
+
+
+def test_call_page_names_funder_and_programme_apart_and_lists_decisions(
+    client, session, seeded, web_config
+):
+    from web_support import NOW, SECRET, make_subscriber
+
+    from followup.decisions import DecisionInput, record_decision
+    from notifications.tokens import make_call_token
+
+    school = seeded["school"]
+    html = client.get(f"/utlysning/{school.id}").text
+    assert "<dt>Finansiär</dt><dd>EU</dd>" in html and "<dt>Program</dt><dd>Erasmus+</dd>" in html
+    assert "Ingen förvaltning har registrerat något val ännu." in html
+    record_decision(
+        session=session,
+        call_id=school.id,
+        department="utbildning",
+        data=DecisionInput(status="pursuing"),
+        actor="anna@lidkoping.se",
+        now=NOW,
+    )
+    sub = make_subscriber(
+        session, web_config, "anna@lidkoping.se", name="Anna", department="utbildning"
+    )
+    html = client.get(f"/utlysning/{school.id}").text
+    assert "Utbildningsförvaltningen: Vi söker (1 mars 2027)" in html
+    assert "/val/" not in html  # no reader's link: no choices offered
+    token = make_call_token(
+        SECRET, purpose="act", subscriber_id=sub.id, version=1, call_id=school.id
+    )
+    html = client.get(f"/utlysning/{school.id}?lank={token}").text
+    assert "Vad gör Utbildningsförvaltningen med utlysningen?" in html
+    assert f"/utlysning/{school.id}/val/{token}?val=inte-aktuellt" in html
+    # a token for another call offers nothing here
+    other = make_call_token(
+        SECRET, purpose="act", subscriber_id=sub.id, version=1, call_id=school.id + 1
+    )
+    assert "/val/" not in client.get(f"/utlysning/{school.id}?lank={other}").text

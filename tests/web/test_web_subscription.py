@@ -16,10 +16,11 @@ from web_support import (
     csrf_from,
     mail_link,
     make_config,
+    make_subscriber,
     outbox_messages,
 )
 
-from notifications.subscribers import add_subscriber, topics_of
+from notifications.subscribers import topics_of
 from notifications.tokens import make_token
 from storage.models import Subscriber
 from web.app import create_app
@@ -40,19 +41,6 @@ def path_of(link: str) -> str:
 def subscribers(session: Session) -> list[Subscriber]:
     session.expire_all()
     return list(session.exec(select(Subscriber).order_by(Subscriber.id)).all())
-
-
-def make_subscriber(session: Session, config, email="anna.berg@lidkoping.se", **kw) -> Subscriber:
-    sub = add_subscriber(
-        session=session,
-        needs=config.needs,
-        email=email,
-        name=kw.pop("name", "Anna Berg"),
-        now=datetime(2027, 2, 1, tzinfo=UTC),
-        **kw,
-    )
-    session.commit()
-    return sub
 
 
 def token(purpose: str, sub: Subscriber, **kw) -> str:
@@ -227,10 +215,11 @@ def test_signup_link_creates_the_subscriber_on_first_save(client, outbox, sessio
     assert "Dina val är sparade" in page.text
     assert 'value="klimat" checked' in page.text
     assert '<option value="utbildning" selected>' in page.text
-    # the sign-up link has done its job: it cannot create or change anything again
+    # the mailed link keeps working after the first save: it leads to the preferences
     again = client.get(path)
-    assert again.status_code == 400
-    assert "Länken fungerar inte" in again.text
+    assert again.status_code == 200 and '<option value="utbildning" selected>' in again.text
+    assert save(client, path, department="utbildning", topics=["klimat"]).status_code == 303
+    assert len(subscribers(session)) == 1
 
 
 def test_preferences_change_topics_department_and_pause(client, session, web_config):
@@ -423,7 +412,17 @@ def test_signing_up_again_after_unsubscribing(client, outbox, session, web_confi
     path = follow_signup(client, outbox, "anna.berg@lidkoping.se")
     page = client.get(path)
     assert "Du är avregistrerad" in page.text
-    assert save(client, path, topics=["klimat"]).status_code == 303
+    # the digest is offered, not the pause the unsubscribe left
+    assert 'id="active-1" name="active" value="1" checked' in page.text
+    assert 'value="0" checked' not in page.text
+    # saving as offered (the browser sends the checked radio) resumes the digest
+    form = {
+        "csrf_token": csrf_from(page.text),
+        "name": "Anna Berg",
+        "active": "1",
+        "topics": ["klimat"],
+    }
+    assert client.post(path, data=form).status_code == 303
     session.expire_all()
     sub = session.get(Subscriber, sub.id)
     assert sub.unsubscribed_at is None and sub.active is True
@@ -467,3 +466,26 @@ def test_the_links_in_a_real_digest_work(client, session, seeded, web_config, cl
     session.expire_all()
     assert session.get(Subscriber, sub.id).unsubscribed_at is not None
     assert client.get(path_of(prefs)).status_code == 400
+
+
+def test_sign_up_accepts_only_the_configured_domains(config_dir, db_url, tmp_path, engine, clock):
+    from fastapi.testclient import TestClient
+
+    from config.loader import load_config
+    from web.app import create_app
+
+    assert load_config(config_dir).settings.web.allowed_domains == ["lidkoping.se"]
+    config = make_config(config_dir, db_url, tmp_path, allowed_domains=["lidkoping.se"])
+    with TestClient(create_app(config, engine, clock=clock, environ={})) as client:
+        refused = sign_up(client, "eva@skara.se")
+        assert refused.status_code == 400 and "lidkoping.se." in refused.text
+        assert sign_up(client, "anna@lidkoping.se").status_code == 200
+
+
+def test_sign_up_without_smtp_says_the_mail_went_to_the_outbox(client, outbox, caplog):
+    with caplog.at_level("WARNING", logger="bevaka.web"):
+        page = sign_up(client, "anna.berg@lidkoping.se")
+    assert page.status_code == 200
+    assert "har inte skickats" in page.text and "Vi har skickat" not in page.text
+    [eml] = sorted(outbox.glob("*.eml"))
+    assert any(str(eml) in r.getMessage() for r in caplog.records)

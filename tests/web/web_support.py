@@ -68,6 +68,8 @@ class Clock:
 
 def make_config(config_dir: Path, db_url: str, tmp_path: Path, **web: Any) -> Config:
     (config_dir / "needs.yaml").write_text(NEEDS_YAML, encoding="utf-8")
+    # the shipped default is Lidköping's own domain; the tests also sign up Skara and Vara addresses
+    web.setdefault("allowed_domains", ["lidkoping.se", "skara.se", "vara.se"])
     base = load_config(config_dir)
     settings = base.settings.with_environment(
         {"BEVAKA_SECRET_KEY": SECRET, "BEVAKA_PUBLIC_URL": PUBLIC_URL, "DATABASE_URL": db_url}
@@ -168,3 +170,19 @@ def outbox_messages(folder: Path) -> list[EmailMessage]:
         message_from_bytes(p.read_bytes(), policy=policy.default)
         for p in sorted(folder.glob("*.eml"))
     ]
+
+
+def make_subscriber(session: Session, config, email="anna.berg@lidkoping.se", **kw):
+    """A subscriber added through the real repository (committed)."""
+    from notifications.subscribers import add_subscriber
+
+    sub = add_subscriber(
+        session=session,
+        needs=config.needs,
+        email=email,
+        name=kw.pop("name", "Anna Berg"),
+        now=kw.pop("now", datetime(2027, 2, 1, tzinfo=UTC)),
+        **kw,
+    )
+    session.commit()
+    return sub
