@@ -20,7 +20,7 @@ from notifications.formatting import format_deadline, safe_url
 from notifications.subscribers import topics_of
 from notifications.tokens import TokenError, read_token
 from storage.models import Call, Subscriber
-from web.app import PageError, WebState, require_basic_auth, web_state
+from web.deps import PageError, WebState, require_basic_auth, web_state
 from web.queries import calls_tagged
 from web.subscription import _invalid
 

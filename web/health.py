@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
 from storage.repo import last_runs
-from web.app import web_state
+from web.deps import web_state
 from web.queries import last_digest
 
 log = logging.getLogger("bevaka.web")

@@ -15,7 +15,7 @@ from notifications.render import build_message, sender_domain
 from notifications.sender import send_messages_async, write_outbox
 
 if TYPE_CHECKING:
-    from web.app import WebState
+    from web.deps import WebState
 
 log = logging.getLogger("bevaka.web")
 SUBJECT = "Din länk till Bevaka"

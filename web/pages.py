@@ -12,7 +12,7 @@ from fastapi.responses import HTMLResponse
 from notifications.formatting import format_date, format_deadline, format_money
 from storage.models import Call
 from storage.repo import changes_for, get_call, mentions_of, tags_for
-from web.app import STATUS_LABELS, PageError, render, require_basic_auth, web_state
+from web.deps import STATUS_LABELS, PageError, render, require_basic_auth, web_state
 from web.queries import CallFilters, distinct_values, overview_calls
 
 router = APIRouter(dependencies=[Depends(require_basic_auth)])

@@ -37,7 +37,7 @@ from notifications.subscribers import (
 )
 from notifications.tokens import TokenData, TokenError, make_token, read_token
 from storage.models import Subscriber
-from web.app import PageError, WebState, check_csrf, render, web_state
+from web.deps import PageError, WebState, check_csrf, render, web_state
 from web.mail import MailError, send_signup_link
 from web.queries import find_subscriber
 
@@ -148,7 +148,7 @@ _OWN_WORD = re.compile(r"\w[\w-]{1,39}", re.UNICODE)
 
 
 def own_words_from(text: str) -> list[str]:
-    """"Mina egna sökord" from the form: words of 2–40 letters, digits or hyphens, separated
+    """ "Mina egna sökord" from the form: words of 2–40 letters, digits or hyphens, separated
     by spaces or commas, lower case, each once, at most MAX_OWN_WORDS."""
     words = dict.fromkeys(w.lower() for w in _OWN_WORD.findall(text[:2000]))
     return list(words)[:MAX_OWN_WORDS]

@@ -32,7 +32,7 @@ def web_config(followup_config_dir, db_url) -> Config:
 def client(web_config, engine):
     from web.app import create_app
 
-    # The web app includes followup.web.router itself: the pages below 404 otherwise.
+    # The web app includes web.followup.router itself: the pages below 404 otherwise.
     app = create_app(web_config, engine, clock=lambda: NOW, environ={})
     with TestClient(app, base_url="https://testserver", follow_redirects=False) as c:
         yield c

@@ -21,8 +21,9 @@ from web_support import SECRET, csrf_from, free_port, make_config
 from notifications.tokens import make_token
 from storage.db import make_engine
 from storage.models import Subscriber
-from web.app import MAX_FORM_BYTES, create_app
+from web.app import create_app
 from web.cli import uvicorn_options
+from web.deps import MAX_FORM_BYTES
 
 
 @contextmanager

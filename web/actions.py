@@ -33,11 +33,12 @@ from followup.decisions import (
     current_decision,
     record_decision,
 )
-from followup.web import _call, _invalid_link, _page, who_for
 from notifications.digest import decision_label, make_entry
 from notifications.tokens import TokenError, read_call_token
 from storage.models import Call
-from web.app import PageError, WebState, check_csrf, web_state
+from web.deps import PageError, WebState, check_csrf, web_state
+from web.followup import _call, _invalid_link, _page, who_for
+from web.mail import MailError, deliver, share_message
 from web.security import RateLimiter
 
 log = logging.getLogger("bevaka.web")
@@ -204,8 +205,6 @@ def share_page(
 async def share_send(
     request: Request, call_id: int, token: str, forvaltning: str | None = None
 ) -> HTMLResponse:
-    from web.mail import MailError, deliver, share_message
-
     st = web_state(request)
     form = await check_csrf(request)
     data = _read(st, token, call_id)

@@ -14,7 +14,6 @@ tokens. Pages are Swedish; every scraped text is escaped by the templates.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlencode
 
@@ -43,57 +42,27 @@ from followup.decisions import (
     record_decision,
 )
 from followup.report import CSS_PATH as REPORT_CSS_PATH
-from notifications.formatting import TEMPLATES_DIR as DIGEST_TEMPLATES_DIR
-from notifications.formatting import make_environment
 from notifications.tokens import TokenError, read_token
 from storage.models import Call, Subscriber
-from web.app import TEMPLATES as WEB_TEMPLATES
-from web.app import PageError, WebState, check_csrf, require_basic_auth, web_state
-from web.security import CSRF_COOKIE, CSRF_FIELD
+from web.deps import PageError, WebState, check_csrf, render, require_basic_auth, web_state
 
 router = APIRouter()
-TEMPLATES = Path(__file__).resolve().parent / "templates"
 MIN_YEAR, MAX_YEAR = 2000, 2100
-_env_cache: dict[str, Any] = {}
-
-
-def _env(st: WebState):
-    key = st.settings.timezone
-    if key not in _env_cache:
-        _env_cache[key] = make_environment(
-            TEMPLATES, [WEB_TEMPLATES, DIGEST_TEMPLATES_DIR], tz=st.settings.tz
-        )
-    return _env_cache[key]
 
 
 def _page(
     request: Request, template: str, context: dict[str, Any], *, status_code: int = 200
 ) -> HTMLResponse:
-    """Render one of our templates (they extend the web app's base.html) with a CSRF token,
-    setting the CSRF cookie the same way the web app does."""
-    st = web_state(request)
-    nonce, new = st.csrf.nonce(request)
-    data = {
-        "request": request,
-        "csrf_field": CSRF_FIELD,
-        "csrf_token": st.csrf.token_for(nonce),
-        "now": st.now(),
-        "statuses": STATUSES,
-        "reasons": REASONS,
-    }
-    data.update(context)
-    response = HTMLResponse(_env(st).get_template(template).render(data), status_code=status_code)
-    if new:
-        response.set_cookie(
-            CSRF_COOKIE,
-            nonce,
-            httponly=True,
-            samesite="strict",
-            secure=st.base_url.startswith("https://"),
-            path="/",
-        )
-    response.headers["cache-control"] = "no-store"
-    return response
+    """Render a follow-up page (never cached) with the decision statuses and reasons; its
+    CSRF cookie is ``Secure`` when the public URL is https."""
+    return render(
+        request,
+        template,
+        {"statuses": STATUSES, "reasons": REASONS, **context},
+        status_code=status_code,
+        no_store=True,
+        secure_cookie=web_state(request).base_url.startswith("https://"),
+    )
 
 
 # --- who is asking ---------------------------------------------------------------------------
