@@ -12,7 +12,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 
-from matplotlib.figure import Figure  # noqa: E402 - after selecting the backend
+from matplotlib.figure import Figure  # after selecting the backend
 
 _LOCK = threading.Lock()  # matplotlib's rcParams are global; render one chart at a time
 BAR_COLOUR = "#1f5f8b"

@@ -23,7 +23,7 @@ Extension hook: append a callable ``(session, config, subscriber, now) -> Sectio
 to ``EXTRA_SECTIONS``. ``subscriber`` is a :class:`notifications.subscribers.SubscriberView`.
 A section's ``announcements`` ((call_id, reason) pairs, reason ≤ 64 chars such as
 ``reminder:14``) are recorded once the digest is sent; filter on
-:func:`already_announced` to show something once.
+:func:`announced_reasons` to show something once.
 """
 
 from __future__ import annotations
@@ -249,19 +249,6 @@ def announced_reasons(
         _TOLD, {"subscriber_id": subscriber_id, "call_ids": list(call_ids)}
     )
     return {(c, r) for c, r in rows}
-
-
-def already_announced(*, session: Session, subscriber_id: int, call_id: int, reason: str) -> bool:
-    return (
-        session.exec(
-            select(Announcement.id).where(
-                Announcement.subscriber_id == subscriber_id,
-                Announcement.call_id == call_id,
-                Announcement.reason == reason,
-            )
-        ).first()
-        is not None
-    )
 
 
 def audience_name(config: Config, subscriber: SubscriberView) -> str:

@@ -710,7 +710,7 @@ def _send_smtp(
                 return
             jobs.append(job)  # before submit: on_result may run at once
             index = submit(job.message)
-            assert index == len(jobs) - 1  # noqa: S101 - submit numbers messages in order
+            assert index == len(jobs) - 1  # submit numbers messages in order
             time.sleep(0)
 
     send_feed(

@@ -412,7 +412,7 @@ _BOUNDARY_DIGITS = len(repr(sys.maxsize - 1))
 def _boundary(bodies: list[bytes]) -> bytes:
     """A boundary in the email package's style that occurs in none of the bodies."""
     while True:
-        token = random.randrange(sys.maxsize)  # noqa: S311 - uniqueness, not secrecy
+        token = random.randrange(sys.maxsize)  # uniqueness, not secrecy
         boundary = f"==============={token:0{_BOUNDARY_DIGITS}d}==".encode("ascii")
         if not any(boundary in body for body in bodies):
             return boundary

@@ -281,7 +281,7 @@ async def _send_feed(
         if on_result is not None:
             try:
                 on_result(index, results[index])
-            except Exception:  # noqa: BLE001 - a ledger problem must not stop other sends
+            except Exception:  # a ledger problem must not stop other sends
                 log.exception("on_result failed for message %s", results[index].message_id)
 
     async def requeue_later(index: int, delay: float) -> None:
@@ -364,7 +364,7 @@ async def _send_feed(
                     else:
                         deferred = temporary(index, exc.code, error)
                         client = await _reset_or_drop(client)
-                except Exception as exc:  # noqa: BLE001 - classify, never raise out of a worker
+                except Exception as exc:  # classify, never raise out of a worker
                     error = f"{exc.__class__.__name__}: {exc}"
                     client = await _drop(client)
                     if _is_temporary(exc):
@@ -412,7 +412,7 @@ async def _quit(client: aiosmtplib.SMTP) -> None:
     try:
         if client.is_connected:
             await client.quit()
-    except Exception:  # noqa: BLE001 - the connection is being thrown away anyway
+    except Exception:  # the connection is being thrown away anyway
         client.close()
 
 
@@ -430,7 +430,7 @@ async def _reset_or_drop(client: aiosmtplib.SMTP | None) -> aiosmtplib.SMTP | No
     try:
         await client.rset()
         return client
-    except Exception:  # noqa: BLE001
+    except Exception:
         return await _drop(client)
 
 
@@ -458,7 +458,7 @@ def send_messages(
     def run() -> None:
         try:
             box["value"] = asyncio.run(coro_factory())
-        except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread
+        except BaseException as exc:  # re-raised in the caller's thread
             box["error"] = exc
 
     thread = threading.Thread(target=run, name="bevaka-smtp")
@@ -504,7 +504,7 @@ def send_feed(
     def run() -> None:
         try:
             box["value"] = asyncio.run(main())
-        except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread
+        except BaseException as exc:  # re-raised in the caller's thread
             box["error"] = exc
         finally:
             started.set()

@@ -57,9 +57,15 @@ def check_role(role: str) -> None:
 
 
 def get_subscriber(*, session: Session, email: str) -> Subscriber | None:
-    """The subscriber with this address (compared case-insensitively), or None."""
+    """The subscriber with this address, or None. Compared case-insensitively: the web pages
+    store addresses in lower case, the CLI may have added one with capitals; the oldest row
+    wins should two differ only in case."""
     address = email.strip().lower()
-    return session.exec(select(Subscriber).where(func.lower(Subscriber.email) == address)).first()
+    return session.exec(
+        select(Subscriber)
+        .where(func.lower(Subscriber.email) == address)
+        .order_by(col(Subscriber.id))
+    ).first()
 
 
 def topics_of(*, session: Session, subscriber_id: int) -> list[str]:

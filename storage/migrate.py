@@ -10,7 +10,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Engine
 
-from storage.db import make_engine, normalise_url
+from storage.db import normalise_url
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
@@ -33,14 +33,6 @@ def current_revision(engine: Engine) -> str | None:
 
 def head_revision() -> str | None:
     return ScriptDirectory(str(MIGRATIONS)).get_current_head()
-
-
-def is_up_to_date(url: str) -> bool:
-    engine = make_engine(url)
-    try:
-        return current_revision(engine) == head_revision()
-    finally:
-        engine.dispose()
 
 
 def include_object(obj, name, type_, reflected, compare_to) -> bool:

@@ -23,7 +23,6 @@ def _ts(nullable: bool = True, index: bool = False) -> Any:
 
 
 CALL_STATUSES = ("forthcoming", "open", "closed", "unknown")
-CALL_KINDS = ("call", "news")
 
 
 class Call(SQLModel, table=True):

@@ -6,10 +6,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, func, or_
+from sqlalchemy import and_, or_
 from sqlmodel import Session, col, select
 
-from storage.models import Call, CallLink, Delivery, Subscriber, Tag
+from storage.models import Call, CallLink, Delivery, Tag
 from storage.search import search_condition
 
 ACTIVE_STATUSES = ("open", "forthcoming")
@@ -93,14 +93,4 @@ def last_digest(*, session: Session) -> Delivery | None:
         .where(Delivery.kind == "digest", col(Delivery.status).in_(["sent", "written"]))
         .order_by(col(Delivery.id).desc())
         .limit(1)
-    ).first()
-
-
-def find_subscriber(*, session: Session, email: str) -> Subscriber | None:
-    """The subscriber with this address, ignoring case (the web pages store addresses in
-    lower case; the CLI may have added one with capitals)."""
-    return session.exec(
-        select(Subscriber)
-        .where(func.lower(Subscriber.email) == email.strip().lower())
-        .order_by(col(Subscriber.id))
     ).first()

@@ -31,6 +31,7 @@ from notifications.subscribers import (
     SubscriberError,
     add_subscriber,
     check_keys,
+    get_subscriber,
     normalise_email,
     topics_of,
     update_subscriber,
@@ -39,7 +40,6 @@ from notifications.tokens import TokenData, TokenError, make_token, read_token
 from storage.models import Subscriber
 from web.deps import PageError, WebState, check_csrf, render, web_state
 from web.mail import MailError, send_signup_link
-from web.queries import find_subscriber
 
 log = logging.getLogger("bevaka.web")
 router = APIRouter()
@@ -96,7 +96,7 @@ def _resolve(st: WebState, session: Session, token: str) -> Resolved:
     if data.purpose == "signup":
         if not data.email:
             raise _invalid()
-        subscriber = find_subscriber(session=session, email=data.email)
+        subscriber = get_subscriber(session=session, email=data.email)
         current = subscriber.token_version if subscriber else 0
         # A new address's link (version 0) keeps working after its first save created the
         # subscriber (version 1), until it expires or the subscriber unsubscribes.
@@ -215,7 +215,7 @@ async def signup_submit(request: Request) -> HTMLResponse:
 
     def lookup() -> tuple[int, str]:  # sync database work: in the thread pool
         with st.session() as session:
-            existing = find_subscriber(session=session, email=email)
+            existing = get_subscriber(session=session, email=email)
             return (existing.token_version, existing.email) if existing else (0, email)
 
     version, address = await run_in_threadpool(lookup)

@@ -14,7 +14,7 @@ from email.message import EmailMessage
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
 SMTP_USER = "bevaka"
-SMTP_PASSWORD = "s3cret-only-in-env"  # noqa: S105 - test server credential
+SMTP_PASSWORD = "s3cret-only-in-env"  # test server credential
 
 
 def free_port() -> int:

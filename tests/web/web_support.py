@@ -151,7 +151,7 @@ class SmtpSink:
 
     messages: list[EmailMessage] = field(default_factory=list)
 
-    async def handle_DATA(self, server, session, envelope):  # noqa: N802 - aiosmtpd hook name
+    async def handle_DATA(self, server, session, envelope):  # aiosmtpd hook name
         self.messages.append(message_from_bytes(envelope.content, policy=policy.default))
         return "250 OK"
 
