@@ -18,10 +18,11 @@ from __future__ import annotations
 
 import logging
 from datetime import timedelta
+from typing import Any
 from urllib.parse import quote
 
 from email_validator import EmailNotValidError, validate_email
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlmodel import Session
 
@@ -109,10 +110,13 @@ def choice_page(
 
 @router.post("/utlysning/{call_id}/val/{token}")
 async def choice_save(
-    request: Request, call_id: int, token: str, forvaltning: str | None = None
+    request: Request,
+    call_id: int,
+    token: str,
+    forvaltning: str | None = None,
+    form: Any = Depends(check_csrf),
 ) -> Response:
     st = web_state(request)
-    form = await check_csrf(request)
     data = _read(st, token, call_id)
     choice = str(form.get("val") or "")
     reason = str(form.get("reason") or "") or None
@@ -203,10 +207,13 @@ def share_page(
 
 @router.post("/utlysning/{call_id}/dela/{token}", response_class=HTMLResponse)
 async def share_send(
-    request: Request, call_id: int, token: str, forvaltning: str | None = None
+    request: Request,
+    call_id: int,
+    token: str,
+    forvaltning: str | None = None,
+    form: Any = Depends(check_csrf),
 ) -> HTMLResponse:
     st = web_state(request)
-    form = await check_csrf(request)
     data = _read(st, token, call_id)
     raw = str(form.get("email") or "")
     message_text = " ".join(str(form.get("message") or "").split())[:MAX_MESSAGE]

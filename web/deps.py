@@ -183,9 +183,9 @@ async def _read_form_body(request: Request) -> None:
 
 async def check_csrf(request: Request) -> Any:
     """The submitted form, once its CSRF token has been checked (raises PageError 403, or
-    413 for a body over MAX_FORM_BYTES). Also a FastAPI dependency (``Depends(check_csrf)``)
-    so that a POST handler doing synchronous database work can be a plain ``def``, run in
-    the thread pool instead of blocking the event loop."""
+    413 for a body over MAX_FORM_BYTES). Every POST handler takes it as a dependency
+    (``form: Any = Depends(check_csrf)``), so that one doing synchronous database work can
+    be a plain ``def``, run in the thread pool instead of blocking the event loop."""
     await _read_form_body(request)
     form = await request.form()
     if not web_state(request).csrf.valid(request, form.get(CSRF_FIELD)):

@@ -189,9 +189,8 @@ def _client_ip(request: Request) -> str:
 
 
 @router.post("/registrera", response_class=HTMLResponse)
-async def signup_submit(request: Request) -> HTMLResponse:
+async def signup_submit(request: Request, form: Any = Depends(check_csrf)) -> HTMLResponse:
     st = web_state(request)
-    form = await check_csrf(request)
     raw = str(form.get("email") or "").strip()
     if not st.signup_per_ip.hit(_client_ip(request)):
         return _signup_error(request, 429, "För många försök. Vänta en stund och försök igen.", raw)
