@@ -12,7 +12,6 @@ prefix it with ``xpath:`` for XPath (``xpath://div[@class="x"]//a/@href``).
 
 from __future__ import annotations
 
-import re
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
@@ -45,11 +44,30 @@ def check_selector(value: str) -> str:
     return value
 
 
-def check_regex(value: str) -> str:
+def compile_pattern(value: str) -> Any:
+    """A config pattern compiled with RE2 (linear time in the text: a pattern such as
+    ``(a+)+$`` cannot stall a crawl), case-insensitive. Raises ValueError for a pattern RE2
+    does not accept (back-references, look-arounds) or one that is too large."""
+    import re2
+
+    options = re2.Options()
+    options.case_sensitive = False
+    options.log_errors = False
+    options.max_mem = 8 << 20
     try:
-        re.compile(value)
-    except re.error as exc:
-        raise ValueError(f"invalid regular expression {value!r}: {exc}") from None
+        return re2.compile(value, options)
+    except re2.error as exc:
+        reason = exc.args[0].decode("utf-8", "replace") if exc.args and isinstance(
+            exc.args[0], bytes
+        ) else str(exc)
+        raise ValueError(
+            f"invalid regular expression {value!r} (patterns run with RE2: no "
+            f"back-references or look-arounds): {reason}"
+        ) from None
+
+
+def check_regex(value: str) -> str:
+    compile_pattern(value)
     return value
 
 
