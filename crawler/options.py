@@ -57,9 +57,11 @@ def compile_pattern(value: str) -> Any:
     try:
         return re2.compile(value, options)
     except re2.error as exc:
-        reason = exc.args[0].decode("utf-8", "replace") if exc.args and isinstance(
-            exc.args[0], bytes
-        ) else str(exc)
+        reason = (
+            exc.args[0].decode("utf-8", "replace")
+            if exc.args and isinstance(exc.args[0], bytes)
+            else str(exc)
+        )
         raise ValueError(
             f"invalid regular expression {value!r} (patterns run with RE2: no "
             f"back-references or look-arounds): {reason}"
@@ -99,7 +101,8 @@ class _Common(_Strict):
     #: a programme code from config/programmes.py given to every item (ESF-SE, ERASMUS, ...)
     programme: str | None = None
     language: Literal["sv", "en"] | None = "sv"
-    #: keep only items whose title or summary mentions one of these (case-insensitive)
+    #: keep only items whose title, summary or own page's text (when fetched) mentions one
+    #: of these (case-insensitive substrings)
     include: list[Annotated[str, Field(min_length=1)]] = Field(default_factory=list)
     #: drop items whose title or summary mentions one of these
     exclude: list[Annotated[str, Field(min_length=1)]] = Field(default_factory=list)
@@ -128,8 +131,14 @@ class FeedOptions(_Common):
 class ListingOptions(_Common):
     """``kind: listing``: an HTML page listing calls (or news), with optional detail pages."""
 
-    #: one match per call on the listing page (required)
-    item: Selector
+    #: one match per call on the listing page; without it the calls are found without
+    #: selectors (see crawler/pages.py: sections, call-like links, or the page itself)
+    item: Selector | None = None
+    #: without ``item``: which way to find calls (auto tries sections, links, page in turn)
+    find: Literal["auto", "sections", "links", "page"] = "auto"
+    #: fetch each item's own page (default: in auto mode yes, with selectors when
+    #: ``detail`` is set); read with ``detail`` selectors or, without them, its main text
+    follow_links: bool | None = None
     #: inside an item; default: the first heading or link text, else the item's text
     title: Selector | None = None
     #: inside an item; default: the item's own href, else its first link
@@ -143,10 +152,12 @@ class ListingOptions(_Common):
     #: the link to the next listing page (followed up to max_pages pages)
     next_page: Selector | None = None
     max_pages: int = Field(5, ge=1, le=50)
-    #: keep only items whose link matches this regular expression (e.g. "utlysning|ansok|call")
+    #: keep only items whose link matches this regular expression (e.g. "utlysning|ansok|call");
+    #: RE2 syntax, case-insensitive
     link_pattern: Regex | None = None
     #: a regular expression for the text a page shows when there is honestly nothing listed
-    #: ("Inga aktuella utlysningar"); without it an empty listing counts as a layout change
+    #: ("Inga aktuella utlysningar"); without it an empty listing counts as a layout change;
+    #: RE2 syntax, case-insensitive
     empty_text: Regex | None = None
     #: selectors for each item's own page; when set, every item's link is fetched
     detail: DetailOptions | None = None

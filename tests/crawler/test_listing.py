@@ -270,7 +270,7 @@ def test_code_spider_kinds_have_no_generic_model() -> None:
 @pytest.mark.parametrize(
     ("options", "loc"),
     [
-        ({}, ("item",)),
+        ({"find": "everything"}, ("find",)),  # an item selector is optional (auto mode)
         ({"item": "li", "titel": "h2"}, ("titel",)),
         ({"item": "li[["}, ("item",)),
         ({"item": "xpath://li[", "title": "h2"}, ("item",)),
@@ -430,7 +430,7 @@ def test_option_errors_for_config_validation() -> None:
     assert option_errors("listing", {"item": "li"}) == []
     assert option_errors("eu_portal", {"whatever": True}) == []
     problems = dict(option_errors("listing", {"titel": "h2", "detail": {"deadline": "xpath://p["}}))
-    assert problems[("item",)] == "required option is missing"
+    assert ("item",) not in problems  # optional: without it calls are found without selectors
     assert problems[("titel",)] == "unknown option"
     assert problems[("detail", "deadline")].startswith("invalid XPath '//p['")
 
