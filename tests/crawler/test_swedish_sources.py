@@ -1,0 +1,503 @@
+"""Every shipped Swedish (and transnational) ``feed``/``listing`` source against its recorded
+fixture (tests/files/<key>/: real page text in the markup the site's CMS uses; see each
+folder's README.md), crawled as ``bevaka sources check`` does: the shipped config entry is
+pointed at a real local HTTP server (crawler.mirror.Mirror) and run by
+:func:`crawler.runner.inspect_source` in a Scrapy child process, with an injected ``now``.
+
+For each source the test names every call it must extract (title, opening date, deadlines,
+status, budget) and the dates that must never become a deadline (registration, decision and
+meeting dates, past rounds). Where one CMS has two markups, the same text is served in each
+and both must give the same calls.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from types import SimpleNamespace
+from zoneinfo import ZoneInfo
+
+import pytest
+from crawl_support import FILES
+
+from config.loader import load_config
+from crawler.mirror import Mirror, load_recording
+from crawler.settings import BENCH_SETTINGS
+from storage.records import CallData, derive_status
+
+STOCKHOLM = ZoneInfo("Europe/Stockholm")
+
+#: engine features the fixtures need (see /work/notes/sources-engine.md); a test that needs
+#: one is marked xfail(strict=True) until it lands, so it fails loudly once it passes
+SECTIONS = "markup-independent listing: one call per heading section (engine)"
+PAGE_ITEM = "markup-independent listing: the page itself is the call without <main> (engine)"
+YEARLESS = "yearless dates anchored to the page's year/publication date, not today (engine)"
+NOT_DEADLINE = "registration/decision/meeting dates and 'Ej bestämt' are no deadline (engine)"
+ROLLING = "'löpande' / all-year applications: open, no deadline (engine)"
+MONTH_ONLY = "month-only dates ('Öppnar: Maj 2023') (engine)"
+DETAIL_KEEPS_DATES = "a generic detail page never overrides the item's own dates (engine)"
+INCLUDE_DETAIL = "include words apply to the detail text (engine)"
+PAST_ROUND = "past rounds ('pågick', 'var öppen', 'stängde') are never open (engine)"
+TIME_WORDS = "times after the date ('klockan 12:00', 'kl 24.00', '17:00') (engine)"
+
+
+def local(y: int, m: int, d: int, hh: int = 0, mm: int = 0, ss: int = 0) -> datetime:
+    return datetime(y, m, d, hh, mm, ss, tzinfo=STOCKHOLM).astimezone(UTC)
+
+
+def end_of_day(y: int, m: int, d: int) -> datetime:
+    return local(y, m, d, 23, 59, 59)
+
+
+@dataclass(frozen=True)
+class Call:
+    """One call (or news item) a source must extract."""
+
+    title: str
+    status: str
+    opens: datetime | None = None
+    deadlines: tuple[datetime, ...] = ()
+    budget: float | None = None
+    #: for news: the publication date (local)
+    published: date | None = None
+
+
+@dataclass(frozen=True)
+class Case:
+    key: str
+    now: datetime
+    calls: tuple[Call, ...]
+    #: entry paths of other markups of the same text (the fixture's routes.yaml entry first)
+    variants: tuple[str, ...] = ()
+    #: dates (local) that must not be any call's deadline
+    never_deadline: tuple[date, ...] = ()
+    #: no extracted item may be open or forthcoming (every date on the pages is past)
+    all_past: bool = False
+    #: xfail reason per variant ("" = the routes.yaml entry), or for all variants ("*")
+    xfail: dict[str, str] = field(default_factory=dict)
+
+
+CASES: list[Case] = [
+    Case(
+        "esf",
+        now=local(2023, 1, 15, 10),
+        variants=("/esf/b/utlysningsplan/",),
+        calls=(
+            Call(
+                "Utlysning 1:2023",
+                "open",
+                opens=local(2022, 12, 2),
+                deadlines=(end_of_day(2023, 3, 6),),
+            ),
+            Call("Utlysning 2:2023", "forthcoming", opens=local(2023, 5, 1)),
+        ),
+        never_deadline=(date(2023, 12, 11), date(2023, 6, 1)),
+        xfail={"": SECTIONS, "/esf/b/utlysningsplan/": f"{NOT_DEADLINE}; {MONTH_ONLY}"},
+    ),
+    Case(
+        "esf_nyheter",
+        now=local(2022, 11, 1, 10),
+        calls=(
+            Call(
+                "Information om kommande utlysningar – ESF+ Stockholmsregionen",
+                "unknown",
+                published=date(2022, 10, 24),
+            ),
+            Call(
+                "Information om kommande utlysningar i Sydsverige inom ESF+",
+                "unknown",
+                published=date(2022, 10, 5),
+            ),
+            Call(
+                "De första utlysningarna inom ESF+ är publicerade",
+                "unknown",
+                published=date(2022, 7, 8),
+            ),
+            Call(
+                "Nyhetsbrev från Svenska ESF-rådet i Västsverige april 2015",
+                "unknown",
+                published=date(2015, 4, 7),
+            ),
+        ),
+        never_deadline=(date(2022, 12, 6), date(2022, 12, 7), date(2023, 1, 17)),
+        xfail={"*": INCLUDE_DETAIL},
+    ),
+    Case(
+        "uhr",
+        now=local(2021, 9, 1, 10),
+        variants=("/uhr/b/sok-finansiering/",),
+        calls=(
+            Call(
+                "Ackreditering för långsiktig utveckling",
+                "open",
+                deadlines=(local(2021, 10, 19, 12),),
+            ),
+            Call("Erasmus+ ackreditering skola", "unknown"),
+        ),
+        xfail={"*": TIME_WORDS},
+    ),
+    Case(
+        "interreg_oks",
+        now=local(2027, 1, 15, 10),
+        variants=("/interreg_oks/b/forersomvillansoka.488.html",),
+        calls=(),  # news only: checked by all_past and never_deadline
+        never_deadline=(date(2027, 1, 12), date(2027, 2, 8), date(2027, 1, 23), date(2027, 2, 17)),
+        all_past=True,
+    ),
+    Case(
+        "vgr",
+        now=local(2027, 1, 15, 10),
+        calls=(Call("Ansök om projektstöd", "open"),),
+        xfail={"*": ROLLING},
+    ),
+    Case(
+        "lansstyrelsen_vg",
+        now=local(2019, 1, 15, 10),
+        variants=("/lansstyrelsen_vg/b/utlysningar.html",),
+        calls=(
+            Call(
+                "Särskild utlysning inom Landsbygdsprogrammet",
+                "open",
+                opens=local(2018, 10, 1),
+                deadlines=(end_of_day(2019, 1, 31),),
+            ),
+            Call(
+                "Nu kan man söka bidrag till lokala vattenvårdsprojekt (LOVA)",
+                "open",
+                deadlines=(end_of_day(2019, 2, 28),),
+            ),
+        ),
+        never_deadline=(date(2019, 4, 12), date(2019, 12, 1), date(2021, 4, 12)),
+        xfail={"": DETAIL_KEEPS_DATES, "/lansstyrelsen_vg/b/utlysningar.html": SECTIONS},
+    ),
+    Case(
+        "lona_vg",
+        now=local(2021, 3, 1, 10),
+        calls=(
+            Call(
+                "Lokala naturvårdssatsningen (LONA)",
+                "open",
+                deadlines=(end_of_day(2021, 4, 12), end_of_day(2021, 12, 1)),
+            ),
+        ),
+    ),
+    Case(
+        "skr",
+        now=local(2024, 7, 1, 10),
+        calls=(
+            Call("Viktiga EU-stöd behöver värnas", "unknown", published=date(2024, 6, 14)),
+            Call(
+                "Sverige behöver agera för att säkerställa EU-fonder",
+                "unknown",
+                published=date(2024, 4, 22),
+            ),
+        ),
+    ),
+    Case(
+        "skolverket",
+        now=local(2023, 1, 20, 10),
+        calls=tuple(
+            Call(title, "open", opens=local(2023, 1, 15), deadlines=(end_of_day(2023, 2, 15),))
+            for title in (
+                "Behörighetsgivande utbildning för yrkeslärare 2023",
+                "Personalförstärkning inom elevhälsan och specialpedagogik 2023",
+                "Entreprenörskap för organisationer 2023",
+                "Fortbildning förskollärare 2023",
+            )
+        ),
+    ),
+    Case(
+        "leader_nv_skaraborg",
+        now=local(2023, 3, 15, 10),
+        calls=(
+            Call("Vi är redo att stötta fler projekt", "unknown", published=date(2023, 3, 1)),
+            Call(
+                "Som start på 2019 stöttar LEADER verksamhetsutveckling till företag och "
+                "föreningar",
+                "unknown",
+                published=date(2019, 3, 5),
+            ),
+        ),
+        never_deadline=(date(2019, 3, 1), date(2023, 3, 1), date(2024, 3, 1)),
+        xfail={"*": NOT_DEADLINE + " ('senast fredagen den 1 mars')"},
+    ),
+    Case(
+        "jordbruksverket_leader",
+        now=local(2023, 3, 15, 10),
+        calls=(Call("Stöd till Leader 2023-2027", "unknown"),),
+        never_deadline=(date(2022, 10, 28),),
+    ),
+    Case(
+        "skaraborg",
+        now=local(2025, 6, 15, 10),
+        calls=(
+            Call("Söka projektstöd", "unknown"),
+            Call(
+                "Att söka projekt hos Tillväxtverket",
+                "closed",
+                deadlines=(end_of_day(2025, 2, 17),),
+            ),
+        ),
+        never_deadline=(date(2026, 2, 17),),
+        xfail={"*": YEARLESS},
+    ),
+    Case(
+        "klimatklivet",
+        now=local(2023, 9, 1, 10),
+        calls=(
+            Call(
+                "Klimatklivet – stöd till klimatinvesteringar",
+                "forthcoming",
+                opens=local(2023, 9, 18),
+                deadlines=(end_of_day(2023, 9, 29),),
+            ),
+        ),
+        never_deadline=(date(2024, 6, 30),),
+    ),
+    Case(
+        "mucf",
+        now=local(2024, 9, 1, 10),
+        variants=("/mucf/b/bidrag",),
+        calls=(
+            Call(
+                "Projekt för att öka ungas delaktighet",
+                "open",
+                deadlines=(local(2024, 10, 1, 12),),
+            ),
+            Call("Ungdomsutbyte", "closed", deadlines=(local(2023, 10, 4, 12),)),
+        ),
+        xfail={"*": TIME_WORDS},
+    ),
+    Case(
+        "energimyndigheten",
+        now=local(2021, 9, 15, 10),
+        calls=(
+            Call(
+                "Stöd till utökad kommunal energi- och klimatrådgivning år 2021–2022",
+                "open",
+                deadlines=(local(2021, 10, 20, 17),),
+                budget=10_000_000.0,
+            ),
+        ),
+    ),
+    Case(
+        "interreg_baltic",
+        now=local(2022, 2, 15, 10),
+        calls=(
+            Call(
+                "New funding: open calls for project applications",
+                "open",
+                opens=local(2022, 2, 8),
+                deadlines=(
+                    end_of_day(2022, 3, 9),
+                    end_of_day(2022, 3, 15),
+                    end_of_day(2022, 3, 30),
+                    end_of_day(2022, 4, 26),
+                ),
+            ),
+        ),
+        xfail={"*": "English cue words ('Starting on', 'not later than', 'the deadline ... is')"},
+    ),
+    Case(
+        "interreg_north_sea",
+        now=local(2023, 2, 1, 10),
+        variants=("/interreg_north_sea/b/future-calls",),
+        calls=(
+            Call(
+                "Call 3: The dates are set",
+                "forthcoming",
+                opens=local(2023, 4, 17),
+                deadlines=(end_of_day(2023, 6, 30),),
+            ),
+            Call("Previous calls", "closed"),
+        ),
+        never_deadline=(date(2023, 10, 25), date(2023, 10, 26), date(2023, 2, 8)),
+        xfail={"*": f"{YEARLESS}; {PAST_ROUND}"},
+    ),
+    Case(
+        "interreg_europe",
+        now=local(2026, 12, 1, 10),
+        calls=(Call("Call for projects", "closed"),),
+        all_past=True,
+        xfail={"*": PAST_ROUND},
+    ),
+    Case(
+        "urbact",
+        now=local(2026, 4, 15, 10),
+        calls=(
+            Call(
+                "URBACT answers your questions about the call for Action Networks",
+                "open",
+                opens=local(2026, 3, 17),
+                deadlines=(end_of_day(2026, 6, 17),),
+            ),
+        ),
+        never_deadline=(date(2029, 4, 30), date(2026, 11, 1)),
+        xfail={"*": "English date ranges ('is open, 17 March - 17 June 2026')"},
+    ),
+    Case(
+        "boverket",
+        now=local(2018, 5, 1, 10),
+        calls=(
+            Call(
+                "Stöd till utemiljöer i socioekonomiskt utsatta områden",
+                "open",
+                opens=local(2018, 4, 17),
+                deadlines=(end_of_day(2018, 4, 16), end_of_day(2018, 7, 31)),
+            ),
+        ),
+        xfail={"*": YEARLESS + " ('till och med den 16 april' under 'under 2018')"},
+    ),
+    Case(
+        "arvsfonden",
+        now=local(2027, 1, 15, 10),
+        calls=(Call("Ansök om pengar", "open"),),
+        xfail={"*": ROLLING},
+    ),
+    Case(
+        "kulturradet",
+        now=local(2015, 1, 20, 10),
+        calls=(
+            Call(
+                "Nu är det ny ansökningstid för skapande skola",
+                "open",
+                deadlines=(local(2015, 2, 11, 0),),
+            ),
+        ),
+        xfail={"*": f"{YEARLESS}; {TIME_WORDS}"},
+    ),
+]
+
+BY_KEY = {case.key: case for case in CASES}
+
+
+def _params() -> Iterator:
+    for case in CASES:
+        for variant in ("", *case.variants):
+            reason = case.xfail.get(variant) or case.xfail.get("*")
+            marks = [pytest.mark.xfail(strict=True, reason=reason)] if reason else []
+            yield pytest.param(case.key, variant, marks=marks, id=f"{case.key}{variant or ''}")
+
+
+@pytest.fixture(scope="module")
+def shipped():
+    return load_config()
+
+
+@pytest.fixture(scope="module")
+def mirror() -> Iterator[Mirror]:
+    keys = sorted({case.key for case in CASES} | {"lona_vg"})
+    with Mirror(FILES, keys=keys) as server:
+        yield server
+
+
+def check(shipped, mirror: Mirror, key: str, variant: str, now: datetime) -> list[CallData]:
+    """What ``bevaka sources check KEY`` extracts from the fixture (the entry at ``variant``)."""
+    from crawler.runner import inspect_source
+
+    recording = load_recording(FILES / key)
+    (entry,) = [e for e in shipped.sources.sources if e.key == key]
+    first = mirror.base_url + (variant or recording.entry)
+    extra = [] if variant else _other_pages(entry, recording, mirror.base_url)
+    mirrored = entry.model_copy(update={"url": first, "urls": extra, "enabled": True})
+    config = SimpleNamespace(
+        settings=shipped.settings,
+        sources=shipped.sources.model_copy(update={"sources": [mirrored]}),
+    )
+    report = inspect_source(config=config, key=key, now=now, settings_overrides=BENCH_SETTINGS)
+    assert report.result.outcome == "ok", report.result.error
+    return report.calls
+
+
+def _other_pages(entry, recording, base: str) -> list[str]:
+    """The fixture pages standing for the entry's further ``urls`` (matched by their last
+    path segment)."""
+    out = []
+    for url in entry.urls:
+        tail = url.rstrip("/").rsplit("/", 1)[-1]
+        paths = [r.path for r in recording.routes if r.path.rstrip("/").endswith(tail)]
+        assert paths, f"{entry.key}: no fixture page for {url}"
+        out.append(base + paths[0])
+    return out
+
+
+def status_of(call: CallData, now: datetime) -> str:
+    return derive_status(
+        opens_at=call.opens_at, deadlines=call.deadlines, now=now, hint=call.status
+    )
+
+
+def published(call: CallData) -> date | None:
+    value = call.extra.get("published")
+    if not value:
+        return None
+    return datetime.fromisoformat(value).astimezone(STOCKHOLM).date()
+
+
+@pytest.mark.slow  # a Scrapy child process per crawl
+@pytest.mark.parametrize(("key", "variant"), list(_params()))
+def test_source_extracts_the_real_calls(shipped, mirror, key: str, variant: str) -> None:
+    case = BY_KEY[key]
+    calls = check(shipped, mirror, key, variant, case.now)
+    if case.calls or not case.all_past:
+        assert sorted(c.title for c in calls) == sorted(c.title for c in case.calls)
+    got = {c.title: c for c in calls}
+    for want in case.calls:
+        call = got[want.title]
+        assert call.opens_at == want.opens, want.title
+        assert call.deadlines == list(want.deadlines), want.title
+        assert status_of(call, case.now) == want.status, want.title
+        assert call.budget == want.budget, want.title
+        if want.published is not None:
+            assert published(call) == want.published, want.title
+    _never_invented(case, calls)
+
+
+def _never_invented(case: Case, calls: list[CallData]) -> None:
+    for call in calls:
+        days = {d.astimezone(STOCKHOLM).date() for d in call.deadlines}
+        bad = days & set(case.never_deadline)
+        assert not bad, f"{call.title!r}: {sorted(bad)} is no deadline"
+        if case.all_past:
+            assert status_of(call, case.now) not in ("open", "forthcoming"), call.title
+        assert all(d.year <= case.now.year + 1 for d in call.deadlines), call.title
+
+
+def test_every_shipped_generic_source_has_a_case_and_a_fixture(shipped) -> None:
+    generic = {e.key for e in shipped.sources.sources if e.kind in ("feed", "listing") and e.url}
+    assert generic == set(BY_KEY)
+    for key in generic:
+        readme = FILES / key / "README.md"
+        assert readme.is_file(), f"{key}: a fixture says what is real in README.md"
+        text = readme.read_text(encoding="utf-8")
+        assert "**Real text.**" in text and "**Reconstructed.**" in text, key
+
+
+def test_v6_stays_disabled_until_its_url_is_known(shipped) -> None:
+    (v6,) = [e for e in shipped.sources.sources if e.key == "v6"]
+    assert not v6.enabled and not v6.url
+
+
+def test_markup_variants_carry_the_same_text() -> None:
+    """Two markups of one page differ in markup only: their visible text is the same."""
+    from parsel import Selector
+
+    from crawler.textparse import html_to_text
+
+    def words(path) -> list[str]:
+        page = Selector(text=path.read_text(encoding="utf-8"))
+        (main,) = page.xpath("//main | //*[@role='main']")[:1]
+        return [w for w in html_to_text(main.get()).split() if w not in "•·-–"]
+
+    pairs = {
+        "esf": ("utlysningsplan.html", "utlysningsplan-block.html"),
+        "lansstyrelsen_vg": ("utlysningar.html", "utlysningar-envision.html"),
+        "interreg_oks": ("forersomvillansoka.html", "forersomvillansoka-envision.html"),
+        "mucf": ("bidrag.html", "bidrag-cards.html"),
+        "interreg_north_sea": ("future-calls.html", "future-calls-paragraphs.html"),
+        "uhr": ("sok-finansiering.html", "sok-finansiering-linklist.html"),
+    }
+    for key, (a, b) in pairs.items():
+        first, second = words(FILES / key / a), words(FILES / key / b)
+        assert first == second, key
