@@ -1,4 +1,5 @@
-"""The ``options:`` of the generic, config-driven source kinds (``feed`` and ``listing``).
+"""The ``options:`` of the generic, config-driven source kinds (``feed``, ``listing``,
+``wordpress`` and ``sitemap``).
 
 Each kind has a pydantic model with ``extra="forbid"``, so a misspelt option or a selector
 that does not parse is a config error, not a silently empty crawl.
@@ -163,7 +164,29 @@ class ListingOptions(_Common):
     detail: DetailOptions | None = None
 
 
-OPTION_MODELS: dict[str, type[_Common]] = {"feed": FeedOptions, "listing": ListingOptions}
+class WordPressOptions(_Common):
+    """``kind: wordpress``: a WordPress REST API collection (``/wp-json/wp/v2/<type>``)."""
+
+    per_page: int = Field(100, ge=1, le=100)
+    max_pages: int = Field(5, ge=1, le=50)
+    #: fetch each post's page too (the API already carries its content)
+    follow_links: bool = False
+    detail: DetailOptions | None = None
+
+
+class SitemapOptions(_Common):
+    """``kind: sitemap``: the pages a sitemap lists whose URL matches ``link_pattern``."""
+
+    #: only page URLs matching this (RE2 syntax, case-insensitive) are fetched (required)
+    link_pattern: Regex
+
+
+OPTION_MODELS: dict[str, type[_Common]] = {
+    "feed": FeedOptions,
+    "listing": ListingOptions,
+    "wordpress": WordPressOptions,
+    "sitemap": SitemapOptions,
+}
 
 
 def validate_options(kind: str, options: dict[str, Any] | None) -> _Common | None:

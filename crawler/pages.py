@@ -186,20 +186,20 @@ def blocks(selector: Selector, base: str) -> list[Block]:
             text = _text_of(node)
             if text:
                 anchor = node.get("id") or next(
-                    (a.get("id") or a.get("name") for a in node.iter("a") if a.get("id") or a.get("name")),
+                    (
+                        a.get("id") or a.get("name")
+                        for a in node.iter("a")
+                        if a.get("id") or a.get("name")
+                    ),
                     None,
                 )
                 out.append(Block(int(tag[1]), text, _links(node, base), anchor))
             continue
         if tag not in _LEAF_TAGS:
             continue
-        if any(
-            isinstance(d.tag, str) and d.tag in _CONTAINERS for d in node.iterdescendants()
-        ):
+        if any(isinstance(d.tag, str) and d.tag in _CONTAINERS for d in node.iterdescendants()):
             continue
-        if any(
-            isinstance(p.tag, str) and p.tag in HEADINGS for p in node.iterancestors()
-        ):
+        if any(isinstance(p.tag, str) and p.tag in HEADINGS for p in node.iterancestors()):
             continue
         if tag in ("a", "span") and any(
             isinstance(p.tag, str) and p.tag in _LEAF_TAGS and p.tag not in ("div",)
@@ -265,8 +265,13 @@ def main_text(html: str, url: str | None = None) -> tuple[str | None, str]:
         title = selector.xpath("//meta[@property='og:title']/@content").get()
     if not title:
         title = selector.xpath("//title/text()").get()
-    if not text:
-        text = "\n".join(b.text for b in blocks(selector, url or ""))
+    if not text or "\n" not in text.strip():
+        # nothing, or trafilatura's baseline fallback (short pages), which joins every
+        # paragraph on one line and so loses where a date's clause ends: the page's own
+        # blocks instead
+        structured = "\n".join(b.text for b in blocks(selector, url or ""))
+        if not text or structured.count("\n") >= 1:
+            text = structured
     return (
         textparse.clean_text(title, multiline=False) or None,
         textparse.clean_text(text or ""),
@@ -278,10 +283,7 @@ def _has_call_dates(text: str, anchor: datetime | None) -> tuple[bool, dict]:
     has = bool(
         _APPLICATION_CUE.search(text)
         and (
-            found["deadlines"]
-            or found["opens_at"]
-            or found["rolling"]
-            or found["deadline_unknown"]
+            found["deadlines"] or found["opens_at"] or found["rolling"] or found["deadline_unknown"]
         )
     )
     return has, found
@@ -304,14 +306,12 @@ def _sections(items: list[Block], page_url: str, anchor: datetime | None) -> lis
             candidates.append((i, j, text, found))
     # the innermost sections: drop one that holds another candidate
     inner = [
-        c
-        for c in candidates
-        if not any(o is not c and c[0] < o[0] < c[1] for o in candidates)
+        c for c in candidates if not any(o is not c and c[0] < o[0] < c[1] for o in candidates)
     ]
     out = []
     for i, j, text, found in inner:
         head = items[i]
-        links = [(u, t) for b in items[i : j] for u, t in b.links]
+        links = [(u, t) for b in items[i:j] for u, t in b.links]
         own = next(
             (u for u, t in links if _same_site(u, page_url) and _looks_like_call_link(u, t)),
             None,
@@ -394,17 +394,17 @@ def find_calls(
             found = _sections(items, page_url, anchor)
             # one section that is a part of the page ("Hur söker man?", "Under 2021") or
             # spans it under its h1: the page itself describes one call
-            if len(found) == 1 and not found[0].own_page and _GENERIC_HEADING.match(
-                found[0].title
-            ):
+            if len(found) == 1 and not found[0].own_page and _GENERIC_HEADING.match(found[0].title):
                 found = []
         elif name == "links":
             found = _link_items(items, page_url, anchor, pattern)
         elif name == "page":
             ok, dates = _has_call_dates(text, anchor)
-            found = [Found(title or page_url, page_url, text, "page", False, dates)] if (
-                ok and title
-            ) else []
+            found = (
+                [Found(title or page_url, page_url, text, "page", False, dates)]
+                if (ok and title)
+                else []
+            )
         else:
             found = []
         if found:

@@ -255,7 +255,7 @@ _CUES: list[tuple[str, str]] = [
     ("period", r"ansökningsperiod(?:en)?|ansökningstid(?:en)?|utlysningsperiod(?:en)?|"
                r"application period|submission period|period|sök(?:\s+\d{1,2})?\s*:|"
                r"öppen mellan|pågick mellan|pågår mellan|mellan"),
-    ("deadline", r"stänger|stängd|stängs|stänger den|sista ansökningsdag(?:en)?|"
+    ("deadline", r"stänger|stängd|stängs|stänga|stänger den|sista ansökningsdag(?:en)?|"
                  r"sista ansökningsdatum|"
                  r"sista dag(?:en)? (?:att|för att) (?:ansöka|söka)|sista dag för ansökan|"
                  r"ansök senast|ansökan (?:ska|måste) vara inne senast|sök senast|senast|"
@@ -263,7 +263,7 @@ _CUES: list[tuple[str, str]] = [
                  r"fram till(?: och med)?|"
                  r"deadline(?:s)?|closes|closing date|closed|submission deadline|"
                  r"deadline date|apply by|till och med"),
-    ("opens", r"öppnar|öppnas|öppen från|öppen för ansökan från|öppningsdatum|"
+    ("opens", r"öppnar|öppnas|öppna|öppen från|öppen för ansökan från|öppningsdatum|"
               r"opens|opening date|planned opening(?: date)?|open from|från och med|från den"),
     ("published", r"publicerad|publicerat|publiceringsdatum|published|posted|uppdaterad|updated|"
                   r"senast uppdaterad|sidan uppdaterades"),
@@ -488,8 +488,8 @@ def status_hint(found: dict, now: datetime) -> str | None:
     status is derived from the dates first; see storage.records.derive_status):
     "open" for a rolling call ("löpande"); "closed" for a round described as over
     ("Utlysningen är stängd", "pågick") or one that opened over a year before ``now`` and
-    names no deadline; None otherwise (an opening date in the past with "Stänger: Ej
-    bestämt", or a recent one: open with an unknown deadline)."""
+    names no deadline (also with "Stänger: Ej bestämt"); None otherwise (an opening date
+    less than a year ago: open with an unknown deadline)."""
     if found.get("deadlines"):
         return None
     if found.get("rolling"):
@@ -497,8 +497,8 @@ def status_hint(found: dict, now: datetime) -> str | None:
     opens = found.get("opens_at")
     if found.get("closed_words") and not (opens and opens > now):
         return "closed"
-    if opens and opens <= now - STALE_OPENING and not found.get("deadline_unknown"):
-        return "closed"
+    if opens and opens <= now - STALE_OPENING:
+        return "closed"  # even with "Stänger: Ej bestämt": a page not updated for a year
     return None
 
 

@@ -236,7 +236,9 @@ class DetailPageSpider(BevakaSpider):
 
 
 def _published(item) -> datetime | None:
-    value = item.extra.get("published") or item.extra.get("page_published")
+    """The item's own publication date (a feed entry's or post's date: the date of the page
+    it links to); not the date of the listing page it was found on."""
+    value = item.extra.get("published")
     try:
         return datetime.fromisoformat(value) if value else None
     except ValueError:

@@ -1,0 +1,165 @@
+"""The Swedish date language of real funders' pages (issue 14, SOURCES.md §13), and the
+"never invent a call" rules for dates, on crawler.textparse.find_dates / status_hint."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from crawler.textparse import find_dates, status_hint
+
+NOW = datetime(2027, 1, 15, 10, 0, tzinfo=UTC)
+
+
+def utc(*args: int) -> datetime:
+    return datetime(*args, tzinfo=UTC)
+
+
+def test_fram_till_den_is_a_deadline() -> None:
+    found = find_dates("Ansökan kan skickas in fram till den 1 september 2020.")
+    assert found["deadlines"] == [utc(2020, 9, 1, 21, 59, 59)]
+
+
+def test_senast_den_is_a_deadline() -> None:
+    found = find_dates("Ansökan ska vara Länsstyrelsen tillhanda senast den 15 mars 2027.")
+    assert found["deadlines"] == [utc(2027, 3, 15, 22, 59, 59)]
+
+
+def test_time_before_the_date() -> None:
+    found = find_dates("Ansökan ska vara inne kl. 16.00 den 20 mars 2024.")
+    assert found["deadlines"] == [utc(2024, 3, 20, 15, 0)]  # 16.00 CET
+
+
+def test_ansokningstiden_ar_x_till_y() -> None:
+    found = find_dates("Ansökningstiden är 27 juni till 14 september 2023.")
+    assert found["opens_at"] == utc(2023, 6, 26, 22, 0)
+    assert found["deadlines"] == [utc(2023, 9, 14, 21, 59, 59)]
+
+
+def test_lopande_is_rolling_without_a_deadline() -> None:
+    found = find_dates("Ansökan om projektstöd kan göras löpande under året.")
+    assert (found["rolling"], found["deadlines"]) == (True, [])
+    assert status_hint(found, NOW) == "open"
+
+
+def test_lopande_about_something_else_is_not_rolling() -> None:
+    assert find_dates("Vi informerar löpande om arbetet på webbplatsen.")["rolling"] is False
+
+
+def test_month_only_opening_date() -> None:
+    found = find_dates("Öppnar: Maj 2023")
+    assert found["opens_at"] == utc(2023, 4, 30, 22, 0)  # 1 May 00:00 CEST
+    assert found["deadlines"] == []
+
+
+def test_month_only_deadline_is_the_last_day_of_the_month() -> None:
+    assert find_dates("Stänger: mars 2027")["deadlines"] == [utc(2027, 3, 31, 21, 59, 59)]
+
+
+def test_sok_1_range() -> None:
+    found = find_dates("Sök 1: 15 januari–15 februari 2023")
+    assert found["opens_at"] == utc(2023, 1, 14, 23, 0)
+    assert found["deadlines"] == [utc(2023, 2, 15, 22, 59, 59)]
+
+
+def test_iso_date_with_time() -> None:
+    found = find_dates("Sista dag för ansökan 2021-04-08 12:00")
+    assert found["deadlines"] == [utc(2021, 4, 8, 10, 0)]
+
+
+def test_opens_and_closes_on_one_line() -> None:
+    found = find_dates("Öppnar: 2 december 2022 / Stänger: 6 mars 2023")
+    assert found["opens_at"] == utc(2022, 12, 1, 23, 0)
+    assert found["deadlines"] == [utc(2023, 3, 6, 22, 59, 59)]
+
+
+def test_utlysningstid_range() -> None:
+    found = find_dates("Utlysningstid: 27 februari – 7 juni 2018. Beslut: 30 december 2018.")
+    assert found["opens_at"] == utc(2018, 2, 26, 23, 0)
+    assert found["deadlines"] == [utc(2018, 6, 7, 21, 59, 59)]  # the decision is not one
+
+
+# --- never invent -----------------------------------------------------------------------
+
+
+def test_ej_bestamt_is_an_unknown_deadline() -> None:
+    found = find_dates(
+        "Öppnar: Maj 2023\nStänger: Ej bestämt\nPrioriteras i strukturfondspartnerskapet "
+        "11 december 2023"
+    )
+    assert found["deadline_unknown"] is True
+    assert found["deadlines"] == []  # the partnership's decision date is not a deadline
+
+
+def test_decision_date_is_not_a_deadline() -> None:
+    found = find_dates(
+        "Prioriteras i strukturfondspartnerskapet 11 december 2023", default="deadline"
+    )
+    assert found["deadlines"] == []
+
+
+def test_registration_for_a_meeting_is_not_a_deadline() -> None:
+    text = "Välkommen till ett informationsmöte den 28 februari. Anmäl dig senast den 21 februari."
+    found = find_dates(text, anchor=utc(2024, 2, 1))
+    assert found["deadlines"] == []
+    assert found["opens_at"] is None
+
+
+def test_yearless_date_is_never_dated_by_today() -> None:
+    found = find_dates("Fram till 12 april kan din förening söka bidrag.")
+    assert found["deadlines"] == []  # no year on the page: dropped, not 2027
+
+
+def test_yearless_date_anchored_to_the_publication_date() -> None:
+    found = find_dates("Fram till 12 april kan din förening söka bidrag.", anchor=utc(2021, 2, 1))
+    assert found["deadlines"] == [utc(2021, 4, 12, 21, 59, 59)]
+
+
+def test_yearless_date_after_the_publication_date_goes_to_the_next_year() -> None:
+    found = find_dates("Sista ansökningsdag 15 februari.", anchor=utc(2023, 11, 20))
+    assert found["deadlines"] == [utc(2024, 2, 15, 22, 59, 59)]
+
+
+def test_publicerad_line_anchors_yearless_dates() -> None:
+    found = find_dates(
+        "Publicerad 5 mars 2024\nAnsökningsomgången pågick mellan den 12 januari och 8 februari."
+    )
+    assert found["opens_at"] == utc(2024, 1, 11, 23, 0)
+    assert found["deadlines"] == [utc(2024, 2, 8, 22, 59, 59)]
+    assert found["closed_words"] is True
+
+
+def test_heading_year_anchors_yearless_dates() -> None:
+    found = find_dates(
+        "Under 2021\nSista ansökningsdag 12 april och 1 december", anchor=utc(2026, 1, 1)
+    )
+    assert found["deadlines"] == [utc(2021, 4, 12, 21, 59, 59), utc(2021, 12, 1, 22, 59, 59)]
+
+
+def test_past_round_is_closed_not_open() -> None:
+    found = find_dates("Utlysningen är stängd.")
+    assert status_hint(found, NOW) == "closed"
+
+
+def test_old_opening_date_without_deadline_is_not_open() -> None:
+    found = find_dates("Öppnar: 12 augusti 2024")
+    assert status_hint(found, NOW) == "closed"
+
+
+def test_recent_opening_with_unknown_deadline_stays_open() -> None:
+    found = find_dates("Öppnar: 2 december 2026\nStänger: Ej bestämt")
+    assert status_hint(found, NOW) is None  # derive_status: opened, no deadline -> open
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Beslut om stöd fattas den 12 juni 2027.",
+        "Projektstart: 1 september 2027",
+        "Anmälan till webbinariet senast 3 mars 2027",
+    ],
+)
+def test_dates_about_something_else(text: str) -> None:
+    found = find_dates(text, default="deadline")
+    assert (found["deadlines"], found["opens_at"]) == ([], None)
