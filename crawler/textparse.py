@@ -45,7 +45,7 @@ MONTHS: dict[str, int] = {
 _MONTH_RE = "|".join(sorted(MONTHS, key=len, reverse=True))
 _TIME = (
     r"(?:\s*(?:,|-|–)?\s*(?:kl\.?|klockan|at)?\s*"
-    r"(?P<hh>[01]?\d|2[0-3])[.:](?P<mi>[0-5]\d)(?::(?P<ss>[0-5]\d))?(?!\d))?"
+    r"(?P<hh>[01]?\d|2[0-4])[.:](?P<mi>[0-5]\d)(?::(?P<ss>[0-5]\d))?(?!\d))?"
 )
 _DAY_MONTH = re.compile(
     r"(?<![\w.])(?P<d>[0-3]?\d)(?::[ae]|st|nd|rd|th|\.)?\s+(?:of\s+)?"
@@ -86,7 +86,7 @@ _MONTH_YEAR = re.compile(
 )
 #: a time written before its date: "kl. 16.00 den 20 mars 2024"
 _TIME_BEFORE = re.compile(
-    r"(?:kl\.?|klockan)\s*(?P<hh>[01]?\d|2[0-3])[.:](?P<mi>[0-5]\d)\s*,?\s*(?:den\s+|on\s+)?$",
+    r"(?:kl\.?|klockan)\s*(?P<hh>[01]?\d|2[0-4])[.:](?P<mi>[0-5]\d)\s*,?\s*(?:den\s+|on\s+)?$",
     re.IGNORECASE,
 )
 
@@ -102,6 +102,13 @@ class _Found:
     at: time | None
 
 
+def _clock(hh: str, mi: str, ss: str | None) -> time | None:
+    """A time of day; "24.00" (Swedish for the day's end) is 23:59:59."""
+    if int(hh) == 24:
+        return time(23, 59, 59) if int(mi) == 0 else None
+    return time(int(hh), int(mi), int(ss or 0))
+
+
 def _scan(text: str) -> list[_Found]:
     """Every date-looking token in the text, in order, without overlaps."""
     found: list[_Found] = []
@@ -111,11 +118,11 @@ def _scan(text: str) -> list[_Found]:
             month = int(g["m"]) if g.get("m") else MONTHS[g["mon"].lower()]
             at = None
             if g.get("hh"):
-                at = time(int(g["hh"]), int(g["mi"]), int(g.get("ss") or 0))
+                at = _clock(g["hh"], g["mi"], g.get("ss"))
             else:
                 before = _TIME_BEFORE.search(text, max(0, m.start() - 30), m.start())
                 if before is not None:
-                    at = time(int(before["hh"]), int(before["mi"]))
+                    at = _clock(before["hh"], before["mi"], None)
             year = int(g["y"]) if g.get("y") else None
             found.append(_Found(m.start(), m.end(), year, month, int(g["d"]), at))
     for m in _MONTH_YEAR.finditer(text):
@@ -252,9 +259,11 @@ def parse_date_any(
 # --- cue words: which date is a deadline, which an opening date ---------------------------
 
 _CUES: list[tuple[str, str]] = [
-    ("period", r"ansökningsperiod(?:en)?|ansökningstid(?:en)?|utlysningsperiod(?:en)?|"
+    ("period", r"ansökningsperiod(?:en|er|erna)?|ansökningstid(?:en|er|erna)?|"
+               r"utlysningsperiod(?:en)?|utlysningstid(?:en)?|"
                r"application period|submission period|period|sök(?:\s+\d{1,2})?\s*:|"
-               r"öppen mellan|pågick mellan|pågår mellan|mellan"),
+               r"öppen mellan|pågick mellan|pågår mellan|mellan|"
+               r"(?:is|are|will be) open(?: between)?|open between|between"),
     ("deadline", r"stänger|stängd|stängs|stänga|stänger den|sista ansökningsdag(?:en)?|"
                  r"sista ansökningsdatum|"
                  r"sista dag(?:en)? (?:att|för att) (?:ansöka|söka)|sista dag för ansökan|"
@@ -262,9 +271,11 @@ _CUES: list[tuple[str, str]] = [
                  r"(?:ska|måste) vara (?:inne|inkommen|oss tillhanda)|ha kommit in|"
                  r"fram till(?: och med)?|"
                  r"deadline(?:s)?|closes|closing date|closed|submission deadline|"
-                 r"deadline date|apply by|till och med"),
+                 r"deadline date|apply by|till och med|not later than|no later than|"
+                 r"open until|(?:the )?deadline for [\w ]{1,40}? is"),
     ("opens", r"öppnar|öppnas|öppna|öppen från|öppen för ansökan från|öppningsdatum|"
-              r"opens|opening date|planned opening(?: date)?|open from|från och med|från den"),
+              r"opens|opening date|planned opening(?: date)?|open from|från och med|från den|"
+              r"starting on|starts on|opens on|opening on|will open on"),
     ("published", r"publicerad|publicerat|publiceringsdatum|published|posted|uppdaterad|updated|"
                   r"senast uppdaterad|sidan uppdaterades"),
     # dates that are not the call's: registration for a meeting, decisions, the project's own
@@ -274,13 +285,16 @@ _CUES: list[tuple[str, str]] = [
               r"prioriteras|prioritering(?:en)?|strukturfondspartnerskap(?:et)?|"
               r"beslut(?:as|et|ar)?|besked|projektstart|projektet (?:ska )?starta?r?|"
               r"projekttid(?:en)?|projektperiod(?:en)?|genomföras|genomförs|redovisning(?:en)?|"
-              r"slutrapport(?:en)?|utbetalning(?:en)?|registration|register by|information session"),
+              r"slutrapport(?:en)?|utbetalning(?:en)?|registration|register by|information session|"
+              r"granskad|ändrad|reviewed|edited on"),
 ]  # fmt: skip
 _CUE_RE = re.compile(
     "|".join(f"(?P<{name}>(?<![\\wåäö])(?:{words})(?![\\wåäö]))" for name, words in _CUES),
     re.IGNORECASE,
 )
-_RANGE_GAP = re.compile(r"^\s*(?:–|—|-|‐|till|to|until|och)\s*(?:den\s+|the\s+)?$", re.IGNORECASE)
+_RANGE_GAP = re.compile(
+    r"^\s*(?:–|—|-|‐|till|to|until|och|and)\s*(?:den\s+|the\s+)?$", re.IGNORECASE
+)
 _LIST_GAP = re.compile(r"^\s*(?:,|och|samt|and|resp\.?|respektive)\s*(?:den\s+)?$", re.I)
 _CUE_WINDOW = 80
 #: the end of a clause: a sentence end, a line break or a semicolon
@@ -289,7 +303,8 @@ _CLAUSE_END = re.compile(r"[.!?](?=\s+[A-ZÅÄÖ])|\n|;|•")
 _YEAR_CONTEXT = re.compile(
     r"(?:(?<![\wåäö])(?:under|inför|för|år|utlysningar|ansökningsomgångar)\s+"
     r"(?:(?:hela\s+)?(?:året|år|våren|hösten|sommaren|vintern)\s+)?"
-    r"|^[ \t#]*)(?P<y>(?:19|20|21)\d\d)(?!\d)(?=[ \t]*[:.]?[ \t]*(?:\n|$)|\s+[a-zåäö])",
+    r"(?=(?:19|20|21)\d\d(?!\d))"
+    r"|^[ \t#]*(?=(?:19|20|21)\d\d[ \t]*:?[ \t]*$))(?P<y>(?:19|20|21)\d\d)(?!\d)",
     re.IGNORECASE | re.MULTILINE,
 )
 #: "Stänger: Ej bestämt": the deadline is not known (yet)
@@ -311,9 +326,13 @@ _ROLLING = re.compile(
 #: a round described as over: "Utlysningen är stängd", "pågick mellan ..."
 _CLOSED_WORDS = re.compile(
     r"(?<![\wåäö])(?:stängd|stängt|har stängt|stängde|pågick|avslutad|avslutades|"
-    r"är stängd|closed)(?![\wåäö])",
+    r"är stängd|var öppen|hade öppet|closed|was open|has closed)(?![\wåäö])",
     re.IGNORECASE,
 )
+
+
+#: a day number glued to the word before it ("Monday17 April"): a space goes between
+_GLUED_DAY = re.compile(rf"(?<=[a-zåäö])(?=[0-3]?\d\s+(?:{_MONTH_RE})(?![a-zåäö]))", re.I)
 
 
 def _year_near(day: int, month: int, ref: date) -> int | None:
@@ -375,7 +394,7 @@ def find_dates(
     }
     if not text or not isinstance(text, str):
         return result
-    text = text[:MAX_DATE_TEXT_CHARS]
+    text = _GLUED_DAY.sub(" ", text[:MAX_DATE_TEXT_CHARS])
     result["rolling"] = bool(_ROLLING.search(text))
     result["deadline_unknown"] = bool(_UNKNOWN_DEADLINE.search(text))
     result["closed_words"] = bool(_CLOSED_WORDS.search(text))

@@ -163,3 +163,49 @@ def test_recent_opening_with_unknown_deadline_stays_open() -> None:
 def test_dates_about_something_else(text: str) -> None:
     found = find_dates(text, default="deadline")
     assert (found["deadlines"], found["opens_at"]) == ([], None)
+
+
+def test_kl_24_is_the_end_of_the_day_and_publicerad_anchors() -> None:
+    found = find_dates(
+        "Publicerad 13 januari 2015\nFram till den 10 februari kl 24.00 är det möjligt att söka."
+    )
+    assert found["deadlines"] == [utc(2015, 2, 10, 22, 59, 59)]
+
+
+def test_date_under_a_plural_heading_cue_with_klockan() -> None:
+    found = find_dates("Ansökningstider\n4 oktober 2023 klockan 12.00")
+    assert found["deadlines"] == [utc(2023, 10, 4, 10, 0)]
+
+
+def test_year_phrase_in_a_sentence_anchors_a_past_round() -> None:
+    text = (
+        "Stödet går att ansöka om på nytt under 2018. Stödet har två ansökningsomgångar. "
+        "Ansökningsomgång 1 pågick till och med den 16 april."
+    )
+    found = find_dates(text, anchor=utc(2026, 11, 1))
+    assert found["deadlines"] == [utc(2018, 4, 16, 21, 59, 59)]
+    assert status_hint(found, NOW) is None  # the deadline has passed: closed by the date
+
+
+@pytest.mark.parametrize(
+    ("text", "opens", "deadline"),
+    [
+        ("URBACT call for Networks is open, 17 March - 17 June 2026", utc(2026, 3, 16, 23, 0),
+         utc(2026, 6, 17, 21, 59, 59)),
+        ("Call 3 will be open between Monday17 April and 30 June 2023.", utc(2023, 4, 16, 22, 0),
+         utc(2023, 6, 30, 21, 59, 59)),
+        ("Starting on 8 February 2022 the call is open", utc(2022, 2, 7, 23, 0), None),
+        ("the deadline for submitting the Project Idea Form is 9 March 2022", None,
+         utc(2022, 3, 9, 22, 59, 59)),
+        ("Applications must arrive not later than 30 March 2027.", None,
+         utc(2027, 3, 30, 21, 59, 59)),
+    ],
+)  # fmt: skip
+def test_english_cues(text: str, opens: datetime | None, deadline: datetime | None) -> None:
+    found = find_dates(text)
+    assert found["opens_at"] == opens
+    assert found["deadlines"] == ([deadline] if deadline else [])
+
+
+def test_review_date_is_not_a_deadline() -> None:
+    assert find_dates("Senast granskad: 2022-10-28", default="deadline")["deadlines"] == []
