@@ -91,7 +91,12 @@ _BUDGET_CUE = re.compile(
     r"kan sökas|finns att|in total|total of",
     re.I,
 )
-_PER_PROJECT = re.compile(r"per projekt|per förstudie|maximalt|högst|upp till|per ansökan", re.I)
+#: an amount that is not the call's budget: a per-project cap, what was granted or applied for
+_PER_PROJECT = re.compile(
+    r"per projekt|per förstudie|per ansökan|maximalt|högst|upp till|som mest|kan få|"
+    r"beviljat|beviljats|beviljades|ansökt om|sökt om|har fått|per project|up to|maximum",
+    re.I,
+)
 
 
 @dataclass
@@ -415,7 +420,9 @@ def find_calls(
 
 def budget_text(text: str | None) -> str | None:
     """The sentence of a text that gives a call's total budget ("Totalt fördelas 60
-    miljoner kronor"); a per-project cap ("maximalt 744 000 kr per förstudie") is not one."""
+    miljoner kronor"); a per-project cap ("maximalt 744 000 kr per förstudie", "som mest
+    få 200 000 kronor") or what was granted ("beviljats på sammanlagt 102 miljoner kronor")
+    is not one."""
     if not text:
         return None
     for sentence in re.split(r"(?<=[.!?])\s+|\n", text[:50_000]):

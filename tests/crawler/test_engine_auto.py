@@ -230,3 +230,19 @@ def test_past_pages_give_no_open_or_forthcoming_call(html: str) -> None:
         item = CallItem(source="p", external_id="x", url=call.url, title=call.title)
         set_dates(item, call.dates, now=NOW)
         assert status(item) not in ("open", "forthcoming"), (html, item)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Totalt fördelas 60 miljoner kronor.", "Totalt fördelas 60 miljoner kronor."),
+        ("Ni kan som mest få 200 000 kronor. Totalt finns 5 miljoner kronor att söka.",
+         "Totalt finns 5 miljoner kronor att söka."),
+        ("49 ansökningar har beviljats på sammanlagt 102 miljoner kronor.", None),
+        ("Maximalt 744 000 kr per förstudie kan sökas.", None),
+    ],
+)  # fmt: skip
+def test_budget_sentence(text: str, expected: str | None) -> None:
+    from crawler.pages import budget_text
+
+    assert budget_text(text) == expected

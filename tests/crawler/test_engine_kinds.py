@@ -190,3 +190,41 @@ def test_patterns_re2_cannot_run_are_refused_at_config_check(pattern: str) -> No
     with pytest.raises(ValidationError) as err:
         validate_options("listing", {"link_pattern": pattern})
     assert "RE2" in str(err.value)
+
+
+# --- through real Scrapy (a child process, real reactor, real pipelines) -------------------
+
+
+def _inspect(mirror: Mirror, source: SourceEntry):
+    from types import SimpleNamespace
+
+    from config.loader import load_config
+    from config.schema import SourcesFile
+    from crawler.runner import inspect_source
+    from crawler.settings import BENCH_SETTINGS
+
+    config = SimpleNamespace(settings=load_config().settings, sources=SourcesFile(sources=[source]))
+    return inspect_source(config=config, key=source.key, now=NOW, settings_overrides=BENCH_SETTINGS)
+
+
+@pytest.mark.slow  # a child process; not frozen
+def test_auto_listing_through_scrapy(mirror: Mirror) -> None:
+    report = _inspect(mirror, entry(mirror, "listing", "/engine/links-listing.html"))
+    assert report.result.outcome == "ok", report.result.error
+    calls = {c.external_id: c for c in report.calls}
+    assert sorted(calls) == ["4711", "4712", "4713"]
+    assert calls["4711"].deadlines == [utc(2019, 9, 10, 21, 59, 59)]
+    assert (calls["4711"].budget, calls["4711"].currency) == (2_330_000.0, "SEK")
+    assert calls["4712"].deadlines == [utc(2019, 8, 30, 21, 59, 59)]
+
+
+@pytest.mark.slow  # a child process; not frozen
+def test_sitemap_through_scrapy(mirror: Mirror) -> None:
+    report = _inspect(
+        mirror, entry(mirror, "sitemap", "/engine/sitemap.xml", link_pattern="/utlysningar/")
+    )
+    assert report.result.outcome == "ok", report.result.error
+    assert sorted(c.title for c in report.calls) == [
+        "Projektstöd",
+        "Stort intresse för andra ansökningsomgången",
+    ]
