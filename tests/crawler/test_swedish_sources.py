@@ -489,6 +489,23 @@ def test_source_extracts_the_real_calls(shipped, mirror, key: str, variant: str)
     _never_invented(case, calls)
 
 
+#: a day after every date on every fixture page (the latest is 30 April 2029)
+LONG_AFTER = local(2031, 1, 1, 10)
+
+
+@pytest.mark.slow  # a Scrapy child process per source
+@pytest.mark.parametrize("key", sorted(BY_KEY))
+def test_when_every_date_is_past_nothing_is_open_or_forthcoming(shipped, mirror, key) -> None:
+    """The real pages, read long after every date on them: no call is open or forthcoming,
+    except a rolling one (applications all year, no date at all)."""
+    for call in check(shipped, mirror, key, "", LONG_AFTER):
+        status = status_of(call, LONG_AFTER)
+        if status not in ("open", "forthcoming"):
+            continue
+        assert not call.deadlines and call.opens_at is None, f"{key}: {call.title!r} {status}"
+        assert call.extra.get("rolling"), f"{key}: {call.title!r} is {status} without a date"
+
+
 def _never_invented(case: Case, calls: list[CallData]) -> None:
     for call in calls:
         days = {d.astimezone(STOCKHOLM).date() for d in call.deadlines}
