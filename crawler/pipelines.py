@@ -384,6 +384,10 @@ class StorePipeline:
             "errors": errors,
             "pages": spider.pages,
             "error": error,
+            "error_messages": [
+                *getattr(spider, "error_messages", []),
+                *([self.first_error] if self.first_error else []),
+            ],
             "reason": reason,
             "duration_seconds": round(
                 time.monotonic() - getattr(self, "started", time.monotonic()), 3

@@ -27,6 +27,8 @@ from twisted.python.failure import Failure
 
 from config.schema import SourceEntry
 
+MAX_ERROR_MESSAGES = 100
+
 
 @cache
 def extraction_code_hash() -> str:
@@ -73,6 +75,8 @@ class BevakaSpider(scrapy.Spider):
         self.options: dict[str, Any] = dict(source.options)
         self.errors: int = 0
         self.first_error: str | None = None
+        #: every error's message (the first MAX_ERROR_MESSAGES), for `bevaka sources check`
+        self.error_messages: list[str] = []
         self.fatal: bool = False
         self.pages: int = 0
         #: external id -> fingerprint of the calls this crawl may skip when their raw record
@@ -134,6 +138,8 @@ class BevakaSpider(scrapy.Spider):
         self.errors += 1
         if self.first_error is None:
             self.first_error = message[:1000]
+        if len(self.error_messages) < MAX_ERROR_MESSAGES:
+            self.error_messages.append(message[:1000])
         if fatal:
             self.fatal = True
         self.logger.warning("%s: %s", "fatal" if fatal else "error", message)
