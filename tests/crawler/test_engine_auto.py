@@ -4,44 +4,27 @@ tests/files/engine/README.md), served by a real local HTTP server."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from datetime import UTC, datetime
-from pathlib import Path
-
 import pytest
-from freezegun import freeze_time
+from engine_support import (  # noqa: F401 - engine_mirror, frozen_now: fixtures
+    NOW,
+    engine_mirror,
+    entry,
+    frozen_now,
+    utc,
+)
 from generic_spider_driver import drive
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from config.schema import SourceEntry
 from crawler.mirror import Mirror
 from crawler.options import validate_options
 from crawler.pages import find_calls
 from crawler.spiders.listing import ListingSpider
 from storage.records import derive_status
 
-FILES = Path(__file__).resolve().parent.parent / "files"
-NOW = datetime(2027, 1, 15, 10, 0, tzinfo=UTC)
-
-
-@pytest.fixture(scope="module")
-def mirror() -> Iterator[Mirror]:
-    with Mirror(FILES, keys=["engine"]) as server:
-        yield server
-
-
-@pytest.fixture(autouse=True)
-def _frozen() -> Iterator[None]:
-    with freeze_time(NOW):
-        yield
-
 
 def crawl(mirror: Mirror, path: str, **options):
-    entry = SourceEntry(
-        key="auto", name="Auto", kind="listing", url=mirror.base_url + path, options=options
-    )
-    spider = ListingSpider(source=entry)
+    spider = ListingSpider(source=entry(mirror, "listing", path, **options))
     return drive(spider).items, spider
 
 
@@ -49,10 +32,6 @@ def status(item) -> str:
     return derive_status(
         opens_at=item.opens_at, deadlines=item.deadlines, now=NOW, hint=item.status
     )
-
-
-def utc(*args: int) -> datetime:
-    return datetime(*args, tzinfo=UTC)
 
 
 def test_url_only_is_a_valid_listing() -> None:
