@@ -384,7 +384,8 @@ def find_calls(
 ) -> tuple[list[Found], dict]:
     """The calls on a page and facts about it (``{"strategy", "title", "published",
     "text"}``). ``strategy``: ``auto`` (sections, else links, else the page itself),
-    ``sections``, ``links`` or ``page``. ``pattern`` (a compiled RE2 pattern) keeps only
+    ``sections``, ``links`` or ``page`` (the page is one call even when it names no
+    application date: its dates are then unknown). ``pattern`` (a compiled RE2 pattern) keeps only
     links whose absolute URL it matches (and then any link counts, not only call-like
     ones)."""
     html = html[: textparse.MAX_INPUT_CHARS]
@@ -404,10 +405,11 @@ def find_calls(
         elif name == "links":
             found = _link_items(items, page_url, anchor, pattern)
         elif name == "page":
+            # asked for (find: page), the page is a call even without an application date
             ok, dates = _has_call_dates(text, anchor)
             found = (
-                [Found(title or page_url, page_url, text, "page", False, dates)]
-                if (ok and title)
+                [Found(title, page_url, text, "page", False, dates)]
+                if title and (ok or strategy == "page")
                 else []
             )
         else:

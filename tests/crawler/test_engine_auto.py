@@ -225,3 +225,10 @@ def test_budget_sentence(text: str, expected: str | None) -> None:
     from crawler.pages import budget_text
 
     assert budget_text(text) == expected
+
+
+def test_find_page_makes_the_page_a_call_without_dates(mirror: Mirror) -> None:
+    items, spider = crawl(mirror, "/engine/yearless-no-anchor.html", find="page")
+    (item,) = items
+    assert item.title == "Bidrag till friluftslivet"
+    assert (item.deadlines, item.opens_at, spider.fatal) == ([], None, False)
