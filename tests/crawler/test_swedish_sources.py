@@ -584,7 +584,11 @@ def _never_invented(case: Case, calls: list[CallData]) -> None:
 
 
 def test_every_shipped_generic_source_has_a_case_and_a_fixture(shipped) -> None:
-    generic = {e.key for e in shipped.sources.sources if e.kind in ("feed", "listing") and e.url}
+    generic = {
+        e.key
+        for e in shipped.sources.sources
+        if e.kind in ("feed", "listing", "wordpress", "sitemap") and e.url
+    }
     assert generic == set(BY_KEY)
     for key in generic:
         readme = FILES / key / "README.md"
