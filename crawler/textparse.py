@@ -84,6 +84,8 @@ _MONTH_YEAR = re.compile(
     r"(?P<y>(?:19|20|21)\d\d)(?!\d)",
     re.IGNORECASE,
 )
+#: the first day of a range that shares its month: "18–" in "18–29 september 2023"
+_DAY_RANGE = re.compile(r"(?<![\w.:])(?P<d>[0-3]?\d)\s*[–—-]\s*(?=[0-3]?\d\s+\w)")
 #: a time written before its date: "kl. 16.00 den 20 mars 2024"
 _TIME_BEFORE = re.compile(
     r"(?:kl\.?|klockan)\s*(?P<hh>[01]?\d|2[0-4])[.:](?P<mi>[0-5]\d)\s*,?\s*(?:den\s+|on\s+)?$",
@@ -125,6 +127,16 @@ def _scan(text: str) -> list[_Found]:
                     at = _clock(before["hh"], before["mi"], None)
             year = int(g["y"]) if g.get("y") else None
             found.append(_Found(m.start(), m.end(), year, month, int(g["d"]), at))
+    # "18–29 september 2023": the first day shares the month (and year) of the second
+    for m in _DAY_RANGE.finditer(text):
+        second = _DAY_MONTH.match(text, m.end())
+        if second is None:
+            continue
+        g = second.groupdict()
+        year = int(g["y"]) if g.get("y") else None
+        found.append(
+            _Found(m.start(), m.end() - 1, year, MONTHS[g["mon"].lower()], int(m["d"]), None)
+        )
     for m in _MONTH_YEAR.finditer(text):
         found.append(_Found(m.start(), m.end(), int(m["y"]), MONTHS[m["mon"].lower()], 0, None))
     found.sort(key=lambda f: (f.start, -(f.end - f.start)))
@@ -263,6 +275,7 @@ _CUES: list[tuple[str, str]] = [
                r"utlysningsperiod(?:en)?|utlysningstid(?:en)?|"
                r"application period|submission period|period|sök(?:\s+\d{1,2})?\s*:|"
                r"öppen mellan|pågick mellan|pågår mellan|mellan|"
+               r"(?:är |var )?öppe[nt] för ansökningar|"
                r"(?:is|are|will be) open(?: between)?|open between|between"),
     ("deadline", r"stänger|stängd|stängs|stänga|stänger den|sista ansökningsdag(?:en)?|"
                  r"sista ansökningsdatum|"
@@ -286,7 +299,8 @@ _CUES: list[tuple[str, str]] = [
               r"beslut(?:as|et|ar)?|besked|projektstart|projektet (?:ska )?starta?r?|"
               r"projekttid(?:en)?|projektperiod(?:en)?|genomföras|genomförs|redovisning(?:en)?|"
               r"slutrapport(?:en)?|utbetalning(?:en)?|registration|register by|information session|"
-              r"granskad|ändrad|reviewed|edited on"),
+              r"granskad|ändrad|reviewed|edited on|sammanträde\w*|möte(?:t|n|na)?|"
+              r"beviljade?s?|beviljat"),
 ]  # fmt: skip
 _CUE_RE = re.compile(
     "|".join(f"(?P<{name}>(?<![\\wåäö])(?:{words})(?![\\wåäö]))" for name, words in _CUES),
@@ -297,11 +311,19 @@ _RANGE_GAP = re.compile(
 )
 _LIST_GAP = re.compile(r"^\s*(?:,|och|samt|and|resp\.?|respektive)\s*(?:den\s+)?$", re.I)
 _CUE_WINDOW = 80
+_SENTENCE_END = re.compile(r"[.!?](?:\s|$)|\n|;")
+#: after a "fram till" date: what lasts until then is the project, not the application
+_SPAN_AFTER = re.compile(
+    r"\s*,?\s*(?:kan|ska|får|måste)\s+(?:\w+\s+){0,3}?(?:pågå|genomföras|löpa|vara klara?|"
+    r"vara avslutade?|avslutas|slutföras)",
+    re.I,
+)
 #: the end of a clause: a sentence end, a line break or a semicolon
 _CLAUSE_END = re.compile(r"[.!?](?=\s+[A-ZÅÄÖ])|\n|;|•")
 #: a year heading or phrase that dates what follows: "Under 2021", "Utlysningar 2021", a line "2021"
 _YEAR_CONTEXT = re.compile(
-    r"(?:(?<![\wåäö])(?:under|inför|för|år|utlysningar|ansökningsomgångar)\s+"
+    r"(?:(?<![\wåäö])(?:under|inför|för|år|utlysningar|ansökningsomgång(?:en|ar|arna)?|"
+    r"omgången|utlysningen)\s+"
     r"(?:(?:hela\s+)?(?:året|år|våren|hösten|sommaren|vintern)\s+)?"
     r"(?=(?:19|20|21)\d\d(?!\d))"
     r"|^[ \t#]*(?=(?:19|20|21)\d\d[ \t]*:?[ \t]*$))(?P<y>(?:19|20|21)\d\d)(?!\d)",
@@ -472,6 +494,23 @@ def find_dates(
             and _LIST_GAP.match(gap)
         ):
             roles[i] = roles[i - 1]
+    # One sentence, two deadlines: "the deadline for small projects is 9 March 2022, whereas
+    # for the core projects – 15 March 2022".
+    for i in range(1, len(tokens)):
+        gap = text[tokens[i - 1].end : tokens[i].start]
+        if (
+            roles[i] is None
+            and roles[i - 1] == "deadline"
+            and len(gap) <= 60
+            and not _SENTENCE_END.search(gap)
+        ):
+            roles[i] = "deadline"
+    # "Fram till och med september 2029 kan projekt pågå": the projects' time, not a deadline
+    for i, tok in enumerate(tokens):
+        if roles[i] == "deadline" and _SPAN_AFTER.match(text, tok.end):
+            before = text[max(0, tok.start - 25) : tok.start]
+            if re.search(r"(?:fram )?till(?: och med)?(?: den)?\s*$", before, re.I):
+                roles[i] = "other"
     # Ranges: "1 mars – 15 april 2027" under a period/opens cue (or none) is opens + deadline.
     for i in range(len(tokens) - 1):
         gap = text[tokens[i].end : tokens[i + 1].start]

@@ -2,7 +2,8 @@
 
 One CallItem per entry: external id from the guid/id (a Sitevision id or the URL's path when
 the guid is a URL), else the link; title; link (http(s) only); summary (HTML made plain
-text; WordPress's ``content:encoded`` when there is no description); the published date;
+text; WordPress's ``content:encoded``, when given, is the description and is read for
+dates and links too); the published date;
 dates named in the text ("Sista ansökningsdag 15 mars 2027", a yearless one anchored to
 the entry's own date); the ``include`` words are looked for in the entry and, with
 ``follow_links``, in its page;
@@ -140,10 +141,15 @@ class FeedSpider(DetailPageSpider):
         if not title or not link:
             self.logger.warning("feed entry without a title or http(s) link skipped (%s)", feed_url)
             return None
-        summary_html = entry.get("summary") or ""
-        if not summary_html and entry.get("content"):
-            summary_html = entry["content"][0].get("value") or ""
+        content_html = ""
+        if entry.get("content"):
+            content_html = entry["content"][0].get("value") or ""
+        summary_html = entry.get("summary") or content_html
         summary = textparse.html_to_text(summary_html) or None
+        # WordPress's content:encoded is the whole post: the description, and where its
+        # dates are ("not later than 30 March" is in the post, not in the excerpt)
+        content = textparse.html_to_text(content_html) if content_html else None
+        description = content if content and content != summary else None
         if not keep(f"{title}\n{summary or ''}", [], opts.exclude):
             self.filtered += 1
             return None
@@ -155,10 +161,13 @@ class FeedSpider(DetailPageSpider):
         if external_id in self.seen_ids:
             return None
         published = _struct_to_utc(entry.get("published_parsed") or entry.get("updated_parsed"))
-        found = textparse.find_dates(f"{title}\n{summary or ''}", tz=TZ, anchor=published)
+        found = textparse.find_dates(
+            "\n".join(p for p in (title, summary, description) if p), tz=TZ, anchor=published
+        )
         extra: dict[str, Any] = {}
-        if summary_html and "<" in summary_html:
-            links = links_in(Selector(text=summary_html[: textparse.MAX_INPUT_CHARS]), link)
+        linked_html = content_html or summary_html
+        if linked_html and "<" in linked_html:
+            links = links_in(Selector(text=linked_html[: textparse.MAX_INPUT_CHARS]), link)
             if links:
                 extra["links"] = links
         keywords = [
@@ -171,6 +180,7 @@ class FeedSpider(DetailPageSpider):
             url=link,
             title=title,
             summary=summary,
+            description=description,
             keywords=[k for k in keywords if k],
             programme=opts.programme,
             kind=self.source.call_kind,

@@ -209,3 +209,37 @@ def test_english_cues(text: str, opens: datetime | None, deadline: datetime | No
 
 def test_review_date_is_not_a_deadline() -> None:
     assert find_dates("Senast granskad: 2022-10-28", default="deadline")["deadlines"] == []
+
+
+def test_day_range_sharing_a_month() -> None:
+    found = find_dates("Klimatklivet är öppet för ansökningar 18–29 september 2023.")
+    assert found["opens_at"] == utc(2023, 9, 17, 22, 0)
+    assert found["deadlines"] == [utc(2023, 9, 29, 21, 59, 59)]
+
+
+def test_two_deadlines_in_one_sentence() -> None:
+    text = (
+        "For small projects, the deadline for submitting the Project Idea Form is 9 March "
+        "2022, whereas for the core projects – 15 March 2022."
+    )
+    assert find_dates(text)["deadlines"] == [
+        utc(2022, 3, 9, 22, 59, 59),
+        utc(2022, 3, 15, 22, 59, 59),
+    ]
+
+
+def test_meetings_and_grants_are_not_deadlines() -> None:
+    text = (
+        "I år har LAG-gruppen haft två sammanträden, senast fredagen den 1 mars då tre "
+        "projekt beviljades och innan dess 22 januari då två projekt beviljades."
+    )
+    assert find_dates(text, anchor=utc(2019, 3, 5), default="deadline")["deadlines"] == []
+
+
+def test_the_projects_end_is_not_a_deadline() -> None:
+    assert find_dates("Fram till och med september 2029 kan projekt pågå.")["deadlines"] == []
+
+
+def test_round_year_anchors_a_yearless_deadline_with_its_time() -> None:
+    found = find_dates("Ansökningsomgången 2021 stänger den 19 oktober klockan 12:00.")
+    assert found["deadlines"] == [utc(2021, 10, 19, 10, 0)]

@@ -156,7 +156,11 @@ def test_selectors_still_override(mirror: Mirror) -> None:
 
 # --- property: a page whose every date is past yields no open or forthcoming call -------
 
-PAST_YEARS = st.integers(min_value=2005, max_value=2025)
+#: a yearless date may land in the year after the page's (a page of May 2024 announcing
+#: "Öppnar: 1 februari" means February 2025): with pages of 2024 at the latest every date is
+#: more than a year before NOW, past even for an opening date without a deadline (which is
+#: open, with an unknown deadline, for a year: see textparse.status_hint)
+PAST_YEARS = st.integers(min_value=2005, max_value=2024)
 DAYS = st.integers(min_value=1, max_value=28)
 MONTH_NAMES = [
     "januari", "februari", "mars", "april", "maj", "juni", "juli", "augusti", "september",
@@ -199,8 +203,8 @@ def past_page(draw) -> str:
 )
 @given(html=past_page())
 def test_past_pages_give_no_open_or_forthcoming_call(html: str) -> None:
-    """Every date on the page is at least a year before NOW (yearless ones are anchored to
-    the page's own publication date): nothing found may be open or forthcoming."""
+    """Every date on the page is over a year before NOW (yearless ones are anchored to the
+    page's own publication date, never to NOW): nothing found may be open or forthcoming."""
     from crawler.items import CallItem
     from crawler.spiders.base import set_dates
 

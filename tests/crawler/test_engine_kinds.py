@@ -29,6 +29,9 @@ def test_wordpress_feed_with_content_encoded(mirror: Mirror) -> None:
         "Information om kommande utlysningar – ESF+ Stockholmsregionen"
     ]
     assert items[0].extra["published"] == "2022-10-24T11:05:12+00:00"
+    # the dates are in content:encoded ("stänga i mars 2023"), not in the excerpt
+    assert items[0].description.startswith("ESF-rådet planerar att öppna fyra utlysningar")
+    assert items[0].deadlines == [utc(2023, 3, 31, 21, 59, 59)]
 
 
 def test_feed_include_words_on_the_entry_page(mirror: Mirror) -> None:
