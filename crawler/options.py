@@ -13,6 +13,7 @@ prefix it with ``xpath:`` for XPath (``xpath://div[@class="x"]//a/@href``).
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
@@ -20,6 +21,10 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validat
 from config.programmes import PROGRAMMES
 
 XPATH_PREFIX = "xpath:"
+
+
+#: EXSLT regular expressions in XPath (parsel registers them as ``re:``)
+_XPATH_REGEX = re.compile(r"\bre\s*:\s*(?:test|match|replace)\s*\(", re.IGNORECASE)
 
 
 def check_selector(value: str) -> str:
@@ -31,6 +36,12 @@ def check_selector(value: str) -> str:
         from lxml import etree
 
         expression = value[len(XPATH_PREFIX) :].strip()
+        if _XPATH_REGEX.search(expression):
+            raise ValueError(
+                f"XPath {expression!r} uses a regular-expression function (re:test, "
+                "re:match, re:replace), which runs Python's backtracking regex engine: use "
+                "contains()/starts-with(), or the RE2 option link_pattern"
+            )
         try:
             etree.XPath(expression)
         except etree.XPathError as exc:

@@ -101,3 +101,11 @@ def test_auto_listing_through_scrapy(mirror: Mirror) -> None:
     assert calls["4711"].deadlines == [utc(2019, 9, 10, 21, 59, 59)]
     assert (calls["4711"].budget, calls["4711"].currency) == (2_330_000.0, "SEK")
     assert calls["4712"].deadlines == [utc(2019, 8, 30, 21, 59, 59)]
+
+
+def test_xpath_regex_functions_are_refused_at_config_check() -> None:
+    # parsel's XPath has EXSLT re:test(), which would run Python's backtracking engine
+    with pytest.raises(ValidationError) as err:
+        validate_options("listing", {"item": "xpath://a[re:test(@href, '(a+)+$')]"})
+    assert "regular-expression function" in str(err.value)
+    assert validate_options("listing", {"item": "xpath://a[contains(@href, 'ansok')]"})
