@@ -275,7 +275,7 @@ _CUES: list[tuple[str, str]] = [
                r"utlysningsperiod(?:en)?|utlysningstid(?:en)?|"
                r"application period|submission period|period|sök(?:\s+\d{1,2})?\s*:|"
                r"öppen mellan|pågick mellan|pågår mellan|mellan|"
-               r"(?:är |var )?öppe[nt] för ansökningar|"
+               r"(?:är |var )?öppe[nt] för ansökningar|är öppen|var öppen|"
                r"(?:is|are|will be) open(?: between)?|open between|between"),
     ("deadline", r"stänger|stängd|stängs|stänga|stänger den|sista ansökningsdag(?:en)?|"
                  r"sista ansökningsdatum|"
@@ -427,14 +427,20 @@ def find_dates(
     for tok in tokens:
         window_start = max(prev_end, tok.start - _CUE_WINDOW)
         before = text[window_start : tok.start]
-        role = None
-        for m in _CUE_RE.finditer(before):
-            role = m.lastgroup
         clause_start = 0
         for m in _CLAUSE_END.finditer(before):
             clause_start = m.end()
-        if any(m.lastgroup == "other" for m in _CUE_RE.finditer(before, clause_start)):
-            role = "other"
+        cues = [(m.start(), m.lastgroup) for m in _CUE_RE.finditer(before)]
+        in_clause = [name for start, name in cues if start >= clause_start]
+        if "other" in in_clause:
+            role = "other"  # the clause is about a meeting, a decision, the project ...
+        elif in_clause:
+            role = in_clause[-1]
+        else:
+            # a cue of an earlier clause still names a date on the next line ("Stänger:\n
+            # 15 mars"), unless it is about something else
+            earlier = [name for _, name in cues if name != "other"]
+            role = earlier[-1] if earlier else None
         roles.append(role or default)
         prev_end = tok.end
     # Year headings and phrases ("Under 2021"), by position.

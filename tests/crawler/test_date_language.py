@@ -243,3 +243,13 @@ def test_the_projects_end_is_not_a_deadline() -> None:
 def test_round_year_anchors_a_yearless_deadline_with_its_time() -> None:
     found = find_dates("Ansökningsomgången 2021 stänger den 19 oktober klockan 12:00.")
     assert found["deadlines"] == [utc(2021, 10, 19, 10, 0)]
+
+
+def test_a_cue_about_something_else_in_the_sentence_before_does_not_carry_over() -> None:
+    text = (
+        "Hittills har programmet beviljat 30 projekt samt två förprojekt. "
+        "Nästa ansökningsomgång är öppen 23 januari till 17 februari."
+    )
+    found = find_dates(text, anchor=utc(2016, 10, 3))
+    assert found["opens_at"] == utc(2017, 1, 22, 23, 0)
+    assert found["deadlines"] == [utc(2017, 2, 17, 22, 59, 59)]
