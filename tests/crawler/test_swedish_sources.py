@@ -159,10 +159,6 @@ CASES: list[Case] = [
         ),
         never_deadline=(date(2027, 1, 12), date(2027, 2, 8), date(2027, 1, 23), date(2027, 2, 17)),
         all_past=True,
-        xfail={
-            "*": "'Nästa ansökningsomgång är öppen 23 januari till 17 februari' after 'stängde' "
-            "loses its dates (engine, since 37d1aa0)"
-        },
     ),
     Case(
         "vgr",
