@@ -230,7 +230,10 @@ def sources_check(
         messages = result.messages or ([result.error] if result.error else [])
         for number, message in enumerate(messages, 1):
             err_console.print(
-                f"error {number}/{len(messages)}: {message}", markup=False, soft_wrap=True
+                f"error {number}/{len(messages)}: {message}",
+                markup=False,
+                emoji=False,
+                soft_wrap=True,
             )
         if result.errors > len(messages):
             err_console.print(
@@ -295,7 +298,9 @@ def sources_suggest(
         return
     tz = st.settings.tz
     for alt in found.structured:
-        console.print(f"prefer kind {alt['kind']}: {alt['url']} ({alt['why']})", markup=False)
+        console.print(
+            f"prefer kind {alt['kind']}: {alt['url']} ({alt['why']})", markup=False, emoji=False
+        )
     console.print(
         f"{len(found.calls)} call(s) found by: {found.strategy or 'nothing'}", markup=False
     )
@@ -307,25 +312,28 @@ def sources_suggest(
             if call["deadline_unknown"]
             else "—"
         )
-        console.print(f"[bold]{escape(call['title'][:120])}[/bold]", markup=True)
+        console.print(f"[bold]{escape(call['title'][:120])}[/bold]", markup=True, emoji=False)
         for label, value in (
             ("url", call["url"]),
             ("status", call["status"]),
             ("opens", _local(call["opens_at"], tz)),
             ("deadline", deadlines),
         ):
-            console.print(f"  {label:>9}: {escape(str(value))}", markup=True)
+            console.print(f"  {label:>9}: {escape(str(value))}", markup=True, emoji=False)
     entry = {"kind": "listing", "url": found.url, "options": found.options}
-    console.print("\nsuggested entry (sources.yaml):", markup=False)
-    console.print(yaml.safe_dump(entry, allow_unicode=True, sort_keys=False), markup=False)
+    console.print("\nsuggested entry (sources.yaml):", markup=False, emoji=False)
+    console.print(
+        yaml.safe_dump(entry, allow_unicode=True, sort_keys=False), markup=False, emoji=False
+    )
     if found.overrides:
         console.print(
             "optional selector overrides (same items):\n"
             + yaml.safe_dump({"options": found.overrides}, allow_unicode=True, sort_keys=False),
             markup=False,
+            emoji=False,
         )
     for note in found.notes:
-        console.print(f"note: {note}", markup=False)
+        console.print(f"note: {note}", markup=False, emoji=False)
 
 
 def register(app: typer.Typer) -> None:

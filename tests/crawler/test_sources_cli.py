@@ -100,3 +100,15 @@ def test_check_prints_every_error_and_list_the_last(bevaka, config_dir) -> None:
     assert crawl.returncode == 1
     assert "last error" in table.stdout
     assert "HTTP 404" in table.stdout
+
+
+def test_suggest_prints_a_scraped_title_as_written(bevaka, tmp_path) -> None:
+    page = tmp_path / "saved.html"
+    page.write_text(
+        '<html><head><link rel="canonical" href="https://x.se/stod.html"></head><body><main>'
+        "<h1>Stöd :100: [red]röd[/red]</h1><p>Ansökan kan göras löpande.</p></main></body></html>"
+    )
+    out = bevaka("sources", "suggest", str(page), check=True, env={"COLUMNS": "200"})
+    assert "Stöd :100: [red]röd[/red]" in out.stdout
+    assert "status: open" in out.stdout
+    assert "löpande (rolling)" in out.stdout
