@@ -39,7 +39,14 @@ def extraction_code_hash() -> str:
     crawler = root / "crawler"
     files = sorted((crawler / "spiders").glob("*.py")) + [
         crawler / name
-        for name in ("extract.py", "items.py", "options.py", "pipelines.py", "textparse.py")
+        for name in (
+            "extract.py",
+            "items.py",
+            "options.py",
+            "pages.py",
+            "pipelines.py",
+            "textparse.py",
+        )
     ]
     files += [root / "storage" / name for name in ("records.py", "repo.py")]
     files.append(root / "config" / "programmes.py")
