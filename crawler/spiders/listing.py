@@ -139,6 +139,7 @@ class ListingSpider(DetailPageSpider):
             return
         if self.opts.item is None:
             yield from self.parse_auto(response, page)
+            yield from self._next_page(response, page)
             return
         nodes = select(response, self.opts.item)
         if not nodes:
@@ -166,6 +167,10 @@ class ListingSpider(DetailPageSpider):
             self._stat(SELECTOR_MISSES)
             self.logger.error(message)
             self.note_error(message, fatal=page == 1)
+        yield from self._next_page(response, page)
+
+    def _next_page(self, response: TextResponse, page: int):
+        """The request for the listing's next page (``next_page``, up to ``max_pages``)."""
         if (
             self.opts.next_page
             and page < self.opts.max_pages

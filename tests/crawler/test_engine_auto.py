@@ -236,3 +236,19 @@ def test_find_page_makes_the_page_a_call_without_dates(mirror: Mirror) -> None:
     (item,) = items
     assert item.title == "Bidrag till friluftslivet"
     assert (item.deadlines, item.opens_at, spider.fatal) == ([], None, False)
+
+
+def test_auto_mode_follows_next_page(mirror: Mirror) -> None:
+    items, spider = crawl(
+        mirror,
+        "/engine/links-listing.html",
+        follow_links=False,
+        next_page="xpath://a[contains(., 'Utlysningar och bidrag')]/@href",
+        max_pages=2,
+    )
+    # page 2 (the page the nav link names) has the two section calls
+    assert [i.title for i in items][3:] == [
+        "Särskild utlysning inom Landsbygdsprogrammet",
+        "Nu kan man söka bidrag till lokala vattenvårdsprojekt (LOVA)",
+    ]
+    assert (spider.pages, spider.errors) == (2, 0)
