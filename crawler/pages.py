@@ -107,6 +107,8 @@ class Block:
     text: str
     links: list[tuple[str, str]] = field(default_factory=list)  # (absolute url, link text)
     anchor: str | None = None  # a heading's id
+    #: for a link read on its own (``li > a + p``): the text of the card it sits in
+    context: str | None = None
 
 
 @dataclass
@@ -181,6 +183,14 @@ def _links(node: Any, base: str) -> list[tuple[str, str]]:
     return out
 
 
+_CARDS = frozenset(["li", "article", "tr", "div", "section"])
+MAX_CARD_TEXT = 1500
+
+
+def _is_leaf(node: Any) -> bool:
+    return not any(isinstance(d.tag, str) and d.tag in _CONTAINERS for d in node.iterdescendants())
+
+
 def blocks(selector: Selector, base: str) -> list[Block]:
     """The main content as headings and leaf text blocks, in document order."""
     root = main_root(selector)
@@ -200,20 +210,37 @@ def blocks(selector: Selector, base: str) -> list[Block]:
                 )
                 out.append(Block(int(tag[1]), text, _links(node, base), anchor))
             continue
-        if tag not in _LEAF_TAGS:
-            continue
-        if any(isinstance(d.tag, str) and d.tag in _CONTAINERS for d in node.iterdescendants()):
+        if tag not in _LEAF_TAGS or not _is_leaf(node):
             continue
         if any(isinstance(p.tag, str) and p.tag in HEADINGS for p in node.iterancestors()):
             continue
-        if tag in ("a", "span") and any(
-            isinstance(p.tag, str) and p.tag in _LEAF_TAGS and p.tag not in ("div",)
-            for p in node.iterancestors()
-        ):
-            continue  # part of a paragraph or list item already read
+        context = None
+        if tag in ("a", "span"):
+            if tag == "span" and any(p.tag == "a" for p in node.iterancestors()):
+                continue  # read with its link
+            holder = next(
+                (
+                    p
+                    for p in node.iterancestors()
+                    if isinstance(p.tag, str) and p.tag in _LEAF_TAGS and p.tag not in ("a", "span")
+                ),
+                None,
+            )
+            if holder is not None and _is_leaf(holder):
+                continue  # part of a paragraph, list item or card already read
+            if tag == "a":
+                # a link beside blocks of its own ("li > a + p + p"): its card's text
+                card = next(
+                    (p for p in node.iterancestors() if isinstance(p.tag, str) and p.tag in _CARDS),
+                    None,
+                )
+                if card is not None:
+                    card_text = _text_of(card)
+                    if len(card_text) <= MAX_CARD_TEXT:
+                        context = card_text
         text = _text_of(node)
         if text:
-            out.append(Block(0, text, _links(node, base)))
+            out.append(Block(0, text, _links(node, base), context=context))
     return out
 
 
@@ -305,6 +332,14 @@ def _sections(items: list[Block], page_url: str, anchor: datetime | None) -> lis
         spans.append((i, j))
     candidates = []
     for i, j in spans:
+        own_links = {
+            urldefrag(u)[0]
+            for b in items[i:j]
+            for u, t in b.links
+            if _same_site(u, page_url) and _looks_like_call_link(u, t)
+        }
+        if len(own_links) >= 2 and not any(b.level > items[i].level for b in items[i + 1 : j]):
+            continue  # a list of calls' links under one heading: the links strategy's
         text = "\n".join(b.text for b in items[i:j])
         ok, found = _has_call_dates(text, anchor)
         if ok:
@@ -356,7 +391,14 @@ def _link_items(
                 title = items[index - 1].text  # "Läs mer" under a heading: the heading
             if len(title) < 12 and len(title.split()) < 3:
                 continue
-            context = block.text
+            context = block.context or block.text
+            if block.level:  # a heading's link: the heading's section is its card
+                end = index + 1
+                while end < len(items) and not (
+                    items[end].level and items[end].level <= block.level
+                ):
+                    end += 1
+                context = "\n".join(b.text for b in items[index:end])[:MAX_CARD_TEXT]
             if pattern is not None:
                 if not pattern.search(url):
                     continue
@@ -398,6 +440,12 @@ def find_calls(
     for name in order:
         if name == "sections" and pattern is None:
             found = _sections(items, page_url, anchor)
+            if found and strategy == "auto" and all(f.own_page for f in found):
+                # cards, each a heading with its call's link: the links strategy also finds
+                # the cards whose text names no date ("… är avslutad")
+                linked = _link_items(items, page_url, anchor, None)
+                if len(linked) > len(found):
+                    found, name = linked, "links"
             # one section that is a part of the page ("Hur söker man?", "Under 2021") or
             # spans it under its h1: the page itself describes one call
             if len(found) == 1 and not found[0].own_page and _GENERIC_HEADING.match(found[0].title):

@@ -252,3 +252,15 @@ def test_auto_mode_follows_next_page(mirror: Mirror) -> None:
         "Nu kan man söka bidrag till lokala vattenvårdsprojekt (LOVA)",
     ]
     assert (spider.pages, spider.errors) == (2, 0)
+
+
+def test_call_links_beside_their_text_and_in_heading_cards(mirror: Mirror) -> None:
+    # "li > a + p + p" and "article > h3 > a + time + p": each link's card holds its dates;
+    # the heading over the list is no call of its own
+    items, spider = crawl(mirror, "/engine/cards-list.html", follow_links=False)
+    by_id = {i.external_id: i for i in items}
+    assert sorted(by_id) == ["4711", "4712", "4713"]
+    assert by_id["4711"].deadlines == [utc(2019, 9, 10, 21, 59, 59)]
+    assert by_id["4712"].deadlines == [utc(2019, 8, 30, 21, 59, 59)]
+    assert status(by_id["4713"]) == "closed"  # "Omgången är avslutad"
+    assert spider.errors == 0
