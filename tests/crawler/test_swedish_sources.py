@@ -411,11 +411,6 @@ CASES: list[Case] = [
 
 BY_KEY = {case.key: case for case in CASES}
 
-#: entries that keep a selector override in config/sources.yaml
-OVERRIDDEN = {
-    e.key for e in load_config().sources.sources if e.kind == "listing" and e.options.get("item")
-}
-
 
 def _params() -> Iterator:
     for case in CASES:
@@ -535,15 +530,9 @@ def unseen(tmp_path_factory) -> Iterator[Mirror]:
         yield server
 
 
-#: sources whose entry still needs a selector override (see config/sources.yaml)
-NEEDS_MARKUP = "the entry's selector override needs the page's markup"
-
-
-@pytest.mark.slow  # a Scrapy child process per source
 def _unseen_params() -> Iterator:
     for case in CASES:
-        reason = NEEDS_MARKUP if case.key in OVERRIDDEN else None
-        reason = reason or case.xfail.get("") or case.xfail.get("*")
+        reason = case.xfail.get("") or case.xfail.get("*")
         marks = [pytest.mark.xfail(strict=True, reason=reason)] if reason else []
         yield pytest.param(case.key, marks=marks, id=case.key)
 
