@@ -274,9 +274,9 @@ _CUES: list[tuple[str, str]] = [
     ("period", r"ansökningsperiod(?:en|er|erna)?|ansökningstid(?:en|er|erna)?|"
                r"utlysningsperiod(?:en)?|utlysningstid(?:en)?|"
                r"application period|submission period|period|sök(?:\s+\d{1,2})?\s*:|"
-               r"öppen mellan|pågick mellan|pågår mellan|mellan|"
+               r"öppen mellan|pågick mellan|pågår mellan|"
                r"(?:är |var )?öppe[nt] för ansökningar|är öppen|var öppen|"
-               r"(?:is|are|will be) open(?: between)?|open between|between"),
+               r"(?:is|are|will be) open(?: between)?|open between"),
     ("deadline", r"stänger|stängd|stängs|stänga|stänger den|sista ansökningsdag(?:en)?|"
                  r"sista ansökningsdatum|"
                  r"sista dag(?:en)? (?:att|för att) (?:ansöka|söka)|sista dag för ansökan|"
@@ -520,10 +520,16 @@ def find_dates(
     # Ranges: "1 mars – 15 april 2027" under a period/opens cue (or none) is opens + deadline.
     for i in range(len(tokens) - 1):
         gap = text[tokens[i].end : tokens[i + 1].start]
-        if _RANGE_GAP.match(gap) and roles[i] in (None, default, "period", "opens"):
-            roles[i] = "opens"
-            if roles[i + 1] in (None, default, "period"):
-                roles[i + 1] = "deadline"
+        if not _RANGE_GAP.match(gap) or roles[i] not in (None, default, "period", "opens"):
+            continue
+        # "A och B" / "A and B" is a range only under a period or opening cue ("pågick
+        # mellan A och B"); bare, it lists two dates ("between 1 November 2026 and 30 April
+        # 2029" of the projects' work)
+        if re.match(r"^\s*(?:och|and)\b", gap, re.I) and roles[i] in (None, default):
+            continue
+        roles[i] = "opens"
+        if roles[i + 1] in (None, default, "period"):
+            roles[i + 1] = "deadline"
     deadlines: set[datetime] = set()
     for tok, y, role in zip(tokens, years, roles, strict=True):
         if y is None:

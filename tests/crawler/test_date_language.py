@@ -253,3 +253,15 @@ def test_a_cue_about_something_else_in_the_sentence_before_does_not_carry_over()
     found = find_dates(text, anchor=utc(2016, 10, 3))
     assert found["opens_at"] == utc(2017, 1, 22, 23, 0)
     assert found["deadlines"] == [utc(2017, 2, 17, 22, 59, 59)]
+
+
+def test_a_bare_between_a_and_b_is_no_application_period() -> None:
+    text = (
+        "URBACT Action Networks will help you act on these existing plans between "
+        "1 November 2026 and 30 April 2029."
+    )
+    found = find_dates(text)
+    assert (found["opens_at"], found["deadlines"]) == (None, [])
+    # under a period cue it is one
+    found = find_dates("Utlysningen pågick mellan den 12 januari och 8 februari 2024.")
+    assert found["deadlines"] == [utc(2024, 2, 8, 22, 59, 59)]
