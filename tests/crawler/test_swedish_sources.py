@@ -374,10 +374,6 @@ CASES: list[Case] = [
             ),
         ),
         never_deadline=(date(2029, 4, 30), date(2026, 11, 1)),
-        xfail={
-            "*": "the networks' working period ('between 1 November 2026 and 30 April 2029') "
-            "is no application period (engine)"
-        },
     ),
     Case(
         "boverket",
