@@ -204,7 +204,9 @@ class Settings(Strict):
 
 # --- sources.yaml ---------------------------------------------------------------------
 
-SourceKind = Literal["eu_portal", "vinnova", "tillvaxtverket", "feed", "listing"]
+SourceKind = Literal[
+    "eu_portal", "vinnova", "tillvaxtverket", "feed", "listing", "wordpress", "sitemap"
+]
 
 
 # Options of the code spiders (feed and listing check their own): name → accepted types.

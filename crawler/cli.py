@@ -136,8 +136,19 @@ def sources_list(
         print_json([{k: v for k, v in row.items() if not k.startswith("_")} for row in rows])
         return
     tz = st.settings.tz
-    table = Table("key", "name", "kind", "state", "last run", "outcome", "failures", "last success")
+    table = Table(
+        "key",
+        "name",
+        "kind",
+        "state",
+        "last run",
+        "outcome",
+        "failures",
+        "last success",
+        "last error",
+    )
     for row in rows:
+        last_error = row["last_error"] or ""
         table.add_row(
             row["key"],
             escape(row["name"]),
@@ -152,6 +163,7 @@ def sources_list(
             ),
             str(row["consecutive_failures"]),
             _local(row["_last_success"], tz),
+            escape(last_error[:160] + ("…" if len(last_error) > 160 else "")) or "—",
         )
     console.print(table)
 
@@ -189,6 +201,7 @@ def sources_check(
                 "invalid": result.invalid,
                 "errors": result.errors,
                 "error": result.error,
+                "error_messages": result.messages,
                 "calls": [c.model_dump(mode="json") for c in report.calls[:limit]],
             }
         )
@@ -223,10 +236,113 @@ def sources_check(
             + f"; {result.invalid} invalid, {result.errors} error(s)",
             markup=False,
         )
-        if result.error:
-            err_console.print(f"first error: {result.error}", markup=False, soft_wrap=True)
+        messages = result.messages or ([result.error] if result.error else [])
+        for number, message in enumerate(messages, 1):
+            err_console.print(
+                f"error {number}/{len(messages)}: {message}",
+                markup=False,
+                emoji=False,
+                soft_wrap=True,
+            )
+        if result.errors > len(messages):
+            err_console.print(
+                f"({result.errors - len(messages)} more error(s) not shown)", markup=False
+            )
     if result.failed:
         raise typer.Exit(1)
+
+
+@sources_app.command("suggest")
+def sources_suggest(
+    ctx: typer.Context,
+    target: Annotated[str, typer.Argument(help="A page's URL, or a saved HTML file")],
+    link_pattern: Annotated[
+        str | None,
+        typer.Option("--link-pattern", help="Only links whose URL matches this (RE2)"),
+    ] = None,
+    url: Annotated[
+        str | None,
+        typer.Option("--url", help="A saved file's web address (to resolve its links)"),
+    ] = None,
+    fmt: Annotated[Format, typer.Option("--format", help="table or json")] = Format.table,
+) -> None:
+    """Propose the settings of a `listing` source for a page, and show what they extract
+    (title, link, opening date, deadline and status per call), so that a source can be
+    mended without writing CSS. Reads a saved file, or fetches the URL once. Prefers a
+    feed or WordPress API the page announces.
+
+    Example: bevaka sources suggest https://www.lansstyrelsen.se/dalarna/utlysningar.html
+    """
+    import yaml
+
+    from crawler.suggest import read_page, suggest
+    from scheduler.context import now_utc
+
+    st = state(ctx)
+    try:
+        html, address = read_page(target, user_agent=st.settings.crawl.resolved_user_agent, url=url)
+        found = suggest(html, address, now=now_utc(), link_pattern=link_pattern)
+    except ValueError as exc:
+        fail(str(exc), code=EXIT_CONFIG)
+    if fmt is Format.json:
+        print_json(
+            {
+                "url": found.url,
+                "strategy": found.strategy,
+                "options": found.options,
+                "overrides": found.overrides,
+                "structured": found.structured,
+                "selector_matches": found.selector_matches,
+                "notes": found.notes,
+                "calls": [
+                    {
+                        **c,
+                        "opens_at": _iso(c["opens_at"]),
+                        "deadlines": [_iso(d) for d in c["deadlines"]],
+                    }
+                    for c in found.calls
+                ],
+            }
+        )
+        return
+    tz = st.settings.tz
+    for alt in found.structured:
+        console.print(
+            f"prefer kind {alt['kind']}: {alt['url']} ({alt['why']})", markup=False, emoji=False
+        )
+    console.print(
+        f"{len(found.calls)} call(s) found by: {found.strategy or 'nothing'}", markup=False
+    )
+    for call in found.calls:
+        deadlines = ", ".join(_local(d, tz) for d in call["deadlines"]) or (
+            "löpande (rolling)"
+            if call["rolling"]
+            else "unknown"
+            if call["deadline_unknown"]
+            else "—"
+        )
+        console.print(f"[bold]{escape(call['title'][:120])}[/bold]", markup=True, emoji=False)
+        for label, value in (
+            ("url", call["url"]),
+            ("status", call["status"]),
+            ("opens", _local(call["opens_at"], tz)),
+            ("deadline", deadlines),
+        ):
+            console.print(f"  {label:>9}: {escape(str(value))}", markup=True, emoji=False)
+    entry = {"kind": "listing", "url": found.url, "options": found.options}
+    console.print("\nsuggested entry (sources.yaml):", markup=False, emoji=False)
+    console.print(
+        yaml.safe_dump(entry, allow_unicode=True, sort_keys=False), markup=False, emoji=False
+    )
+    if found.overrides:
+        console.print(
+            "optional selector overrides (same items):\n"
+            + yaml.safe_dump({"options": found.overrides}, allow_unicode=True, sort_keys=False),
+            markup=False,
+            emoji=False,
+        )
+    for note in found.notes:
+        console.print(f"note: {note}", markup=False, emoji=False)
 
 
 def register(app: typer.Typer) -> None:

@@ -111,11 +111,18 @@ def keep(text: str, include: list[str], exclude: list[str]) -> bool:
 
 
 def detail_fields(
-    root: Any, detail: DetailOptions, *, tz: tzinfo, now: datetime | None
+    root: Any,
+    detail: DetailOptions,
+    *,
+    tz: tzinfo,
+    now: datetime | None = None,
+    anchor: datetime | None = None,
 ) -> dict[str, Any]:
     """What the ``detail`` selectors find on an item's page. Keys are set only when found:
     title, summary, description, links (in the description), deadlines, opens_at,
-    budget_text, regions."""
+    budget_text, regions, found (the date facts of the description). A yearless date is
+    anchored to ``anchor`` (the page's publication date); ``now`` is only for callers
+    that accept dating a page by the crawl's day."""
     out: dict[str, Any] = {}
     titles = extract_texts(root, detail.title)
     if titles:
@@ -135,18 +142,20 @@ def detail_fields(
     deadlines: list[datetime] = []
     text = extract_text(root, detail.deadline)
     if text:
-        found = textparse.find_dates(text, tz=tz, now=now, default="deadline")
+        found = textparse.find_dates(text, tz=tz, now=now, anchor=anchor, default="deadline")
         deadlines = found["deadlines"]
         if found["opens_at"]:
             out["opens_at"] = found["opens_at"]
     text = extract_text(root, detail.opens)
     if text:
-        found = textparse.find_dates(text, tz=tz, now=now, default="opens")
+        found = textparse.find_dates(text, tz=tz, now=now, anchor=anchor, default="opens")
         if found["opens_at"]:
             out["opens_at"] = found["opens_at"]
         deadlines = deadlines or found["deadlines"]
+    if out.get("description"):
+        out["found"] = textparse.find_dates(out["description"], tz=tz, now=now, anchor=anchor)
     if not deadlines and out.get("description"):
-        found = textparse.find_dates(out["description"], tz=tz, now=now)
+        found = out["found"]
         deadlines = found["deadlines"]
         if found["opens_at"] and "opens_at" not in out:
             out["opens_at"] = found["opens_at"]

@@ -14,6 +14,7 @@ Layout: ``<dir>/<key>/routes.yaml`` plus the recorded bodies next to it::
         file: search-page2.json
         content_type: application/json
         status: 200                    # default 200
+        headers: {X-WP-TotalPages: "2"}  # optional extra response headers
         hang: false                    # true: never answer (until the server stops)
 
 Option values starting with "/" get the server's base URL prefixed. Bodies may contain the
@@ -52,6 +53,7 @@ class Route:
     content_type: str = "text/html; charset=utf-8"
     status: int = 200
     hang: bool = False
+    headers: tuple[tuple[str, str], ...] = ()
 
     def matches(self, method: str, path: str, query: dict[str, str]) -> bool:
         if method != self.method:
@@ -89,7 +91,7 @@ def load_recording(directory: Path) -> Recording:
     if unknown:
         raise RecordingError(f"{path}: unknown keys {sorted(unknown)}")
     routes = []
-    allowed = {"path", "method", "query", "file", "content_type", "status", "hang"}
+    allowed = {"path", "method", "query", "file", "content_type", "status", "hang", "headers"}
     for index, raw in enumerate(data["routes"]):
         if not isinstance(raw, dict) or "path" not in raw or "file" not in raw:
             raise RecordingError(f"{path}: routes[{index}] needs 'path' and 'file'")
@@ -108,6 +110,7 @@ def load_recording(directory: Path) -> Recording:
                 content_type=str(raw.get("content_type", "text/html; charset=utf-8")),
                 status=int(raw.get("status", 200)),
                 hang=bool(raw.get("hang", False)),
+                headers=tuple((str(k), str(v)) for k, v in (raw.get("headers") or {}).items()),
             )
         )
     return Recording(
@@ -162,13 +165,23 @@ class _Handler(BaseHTTPRequestHandler):
         if route.status == 200 and self.headers.get("If-None-Match") == etag:
             self._send(304, b"", route.content_type, etag=etag)
             return
-        self._send(route.status, body, route.content_type, etag=etag)
+        self._send(route.status, body, route.content_type, etag=etag, headers=route.headers)
 
-    def _send(self, status: int, body: bytes, content_type: str, *, etag: str | None) -> None:
+    def _send(
+        self,
+        status: int,
+        body: bytes,
+        content_type: str,
+        *,
+        etag: str | None,
+        headers: tuple[tuple[str, str], ...] = (),
+    ) -> None:
         self.send_response(status)
         self.send_header("Content-Type", content_type)
         if etag:
             self.send_header("ETag", etag)
+        for name, value in headers:
+            self.send_header(name, value)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         if body and self.command != "HEAD":

@@ -1,4 +1,5 @@
-"""The ``options:`` of the generic, config-driven source kinds (``feed`` and ``listing``).
+"""The ``options:`` of the generic, config-driven source kinds (``feed``, ``listing``,
+``wordpress`` and ``sitemap``).
 
 Each kind has a pydantic model with ``extra="forbid"``, so a misspelt option or a selector
 that does not parse is a config error, not a silently empty crawl.
@@ -22,6 +23,10 @@ from config.programmes import PROGRAMMES
 XPATH_PREFIX = "xpath:"
 
 
+#: EXSLT regular expressions in XPath (parsel registers them as ``re:``)
+_XPATH_REGEX = re.compile(r"\bre\s*:\s*(?:test|match|replace)\s*\(", re.IGNORECASE)
+
+
 def check_selector(value: str) -> str:
     """A CSS or ``xpath:`` selector that parses; raises ValueError naming the problem."""
     if not isinstance(value, str) or not value.strip():
@@ -31,6 +36,12 @@ def check_selector(value: str) -> str:
         from lxml import etree
 
         expression = value[len(XPATH_PREFIX) :].strip()
+        if _XPATH_REGEX.search(expression):
+            raise ValueError(
+                f"XPath {expression!r} uses a regular-expression function (re:test, "
+                "re:match, re:replace), which runs Python's backtracking regex engine: use "
+                "contains()/starts-with(), or the RE2 option link_pattern"
+            )
         try:
             etree.XPath(expression)
         except etree.XPathError as exc:
@@ -45,11 +56,32 @@ def check_selector(value: str) -> str:
     return value
 
 
-def check_regex(value: str) -> str:
+def compile_pattern(value: str) -> Any:
+    """A config pattern compiled with RE2 (linear time in the text: a pattern such as
+    ``(a+)+$`` cannot stall a crawl), case-insensitive. Raises ValueError for a pattern RE2
+    does not accept (back-references, look-arounds) or one that is too large."""
+    import re2
+
+    options = re2.Options()
+    options.case_sensitive = False
+    options.log_errors = False
+    options.max_mem = 8 << 20
     try:
-        re.compile(value)
-    except re.error as exc:
-        raise ValueError(f"invalid regular expression {value!r}: {exc}") from None
+        return re2.compile(value, options)
+    except re2.error as exc:
+        reason = (
+            exc.args[0].decode("utf-8", "replace")
+            if exc.args and isinstance(exc.args[0], bytes)
+            else str(exc)
+        )
+        raise ValueError(
+            f"invalid regular expression {value!r} (patterns run with RE2: no "
+            f"back-references or look-arounds): {reason}"
+        ) from None
+
+
+def check_regex(value: str) -> str:
+    compile_pattern(value)
     return value
 
 
@@ -81,7 +113,8 @@ class _Common(_Strict):
     #: a programme code from config/programmes.py given to every item (ESF-SE, ERASMUS, ...)
     programme: str | None = None
     language: Literal["sv", "en"] | None = "sv"
-    #: keep only items whose title or summary mentions one of these (case-insensitive)
+    #: keep only items whose title, summary or own page's text (when fetched) mentions one
+    #: of these (case-insensitive substrings)
     include: list[Annotated[str, Field(min_length=1)]] = Field(default_factory=list)
     #: drop items whose title or summary mentions one of these
     exclude: list[Annotated[str, Field(min_length=1)]] = Field(default_factory=list)
@@ -110,8 +143,14 @@ class FeedOptions(_Common):
 class ListingOptions(_Common):
     """``kind: listing``: an HTML page listing calls (or news), with optional detail pages."""
 
-    #: one match per call on the listing page (required)
-    item: Selector
+    #: one match per call on the listing page; without it the calls are found without
+    #: selectors (see crawler/pages.py: sections, call-like links, or the page itself)
+    item: Selector | None = None
+    #: without ``item``: which way to find calls (auto tries sections, links, page in turn)
+    find: Literal["auto", "sections", "links", "page"] = "auto"
+    #: fetch each item's own page (default: in auto mode yes, with selectors when
+    #: ``detail`` is set); read with ``detail`` selectors or, without them, its main text
+    follow_links: bool | None = None
     #: inside an item; default: the first heading or link text, else the item's text
     title: Selector | None = None
     #: inside an item; default: the item's own href, else its first link
@@ -125,16 +164,40 @@ class ListingOptions(_Common):
     #: the link to the next listing page (followed up to max_pages pages)
     next_page: Selector | None = None
     max_pages: int = Field(5, ge=1, le=50)
-    #: keep only items whose link matches this regular expression (e.g. "utlysning|ansok|call")
+    #: keep only items whose link matches this regular expression (e.g. "utlysning|ansok|call");
+    #: RE2 syntax, case-insensitive
     link_pattern: Regex | None = None
     #: a regular expression for the text a page shows when there is honestly nothing listed
-    #: ("Inga aktuella utlysningar"); without it an empty listing counts as a layout change
+    #: ("Inga aktuella utlysningar"); without it an empty listing counts as a layout change;
+    #: RE2 syntax, case-insensitive
     empty_text: Regex | None = None
     #: selectors for each item's own page; when set, every item's link is fetched
     detail: DetailOptions | None = None
 
 
-OPTION_MODELS: dict[str, type[_Common]] = {"feed": FeedOptions, "listing": ListingOptions}
+class WordPressOptions(_Common):
+    """``kind: wordpress``: a WordPress REST API collection (``/wp-json/wp/v2/<type>``)."""
+
+    per_page: int = Field(100, ge=1, le=100)
+    max_pages: int = Field(5, ge=1, le=50)
+    #: fetch each post's page too (the API already carries its content)
+    follow_links: bool = False
+    detail: DetailOptions | None = None
+
+
+class SitemapOptions(_Common):
+    """``kind: sitemap``: the pages a sitemap lists whose URL matches ``link_pattern``."""
+
+    #: only page URLs matching this (RE2 syntax, case-insensitive) are fetched (required)
+    link_pattern: Regex
+
+
+OPTION_MODELS: dict[str, type[_Common]] = {
+    "feed": FeedOptions,
+    "listing": ListingOptions,
+    "wordpress": WordPressOptions,
+    "sitemap": SitemapOptions,
+}
 
 
 def validate_options(kind: str, options: dict[str, Any] | None) -> _Common | None:

@@ -390,6 +390,10 @@ class StorePipeline:
             "pages": spider.pages,
             "detail_failures": int(getattr(spider, "detail_failures", 0)),
             "error": error,
+            "error_messages": [
+                *getattr(spider, "error_messages", []),
+                *([self.first_error] if self.first_error else []),
+            ],
             "reason": reason,
             "duration_seconds": round(
                 time.monotonic() - getattr(self, "started", time.monotonic()), 3

@@ -65,6 +65,8 @@ class SourceResult:
     error: str | None = None
     duration_seconds: float = 0.0
     run_id: int | None = None
+    #: every error's message (``sources check`` prints them all); ``error`` is the first
+    messages: list[str] = field(default_factory=list)
 
     @property
     def key(self) -> str:
@@ -458,6 +460,8 @@ def inspect_source(
         pages=int(data.get("pages", 0)),
         error=data.get("error"),
         duration_seconds=duration,
+        messages=[str(m) for m in data.get("error_messages") or []]
+        or ([data["error"]] if data.get("error") else []),
     )
     return CheckReport(result=result, calls=calls)
 

@@ -11,6 +11,7 @@ Dates are returned as aware UTC datetimes, computed from local time in ``tz``
 
 from __future__ import annotations
 
+import calendar
 import html
 import math
 import re
@@ -44,7 +45,7 @@ MONTHS: dict[str, int] = {
 _MONTH_RE = "|".join(sorted(MONTHS, key=len, reverse=True))
 _TIME = (
     r"(?:\s*(?:,|-|–)?\s*(?:kl\.?|klockan|at)?\s*"
-    r"(?P<hh>[01]?\d|2[0-3])[.:](?P<mi>[0-5]\d)(?::(?P<ss>[0-5]\d))?(?!\d))?"
+    r"(?P<hh>[01]?\d|2[0-4])[.:](?P<mi>[0-5]\d)(?::(?P<ss>[0-5]\d))?(?!\d))?"
 )
 _DAY_MONTH = re.compile(
     r"(?<![\w.])(?P<d>[0-3]?\d)(?::[ae]|st|nd|rd|th|\.)?\s+(?:of\s+)?"
@@ -74,14 +75,40 @@ def _zone(tz: tzinfo | str | None) -> tzinfo:
     return tz
 
 
+_FULL_MONTHS = "|".join(
+    name for name, _ in sorted(MONTHS.items()) if len(name) > 4 or name == "maj"
+)
+#: month and year without a day: "Öppnar: Maj 2023"
+_MONTH_YEAR = re.compile(
+    rf"(?<![\w])(?P<mon>{_FULL_MONTHS}|mars|juni|juli|may|june|july)(?![a-zåäö])\s+"
+    r"(?P<y>(?:19|20|21)\d\d)(?!\d)",
+    re.IGNORECASE,
+)
+#: the first day of a range that shares its month: "18–" in "18–29 september 2023"
+_DAY_RANGE = re.compile(r"(?<![\w.:])(?P<d>[0-3]?\d)\s*[–—-]\s*(?=[0-3]?\d\s+\w)")
+#: a time written before its date: "kl. 16.00 den 20 mars 2024"
+_TIME_BEFORE = re.compile(
+    r"(?:kl\.?|klockan)\s*(?P<hh>[01]?\d|2[0-4])[.:](?P<mi>[0-5]\d)\s*,?\s*(?:den\s+|on\s+)?$",
+    re.IGNORECASE,
+)
+
+
 @dataclass(frozen=True)
 class _Found:
     start: int
     end: int
     year: int | None
     month: int
+    #: 0 for a month without a day ("maj 2023")
     day: int
     at: time | None
+
+
+def _clock(hh: str, mi: str, ss: str | None) -> time | None:
+    """A time of day; "24.00" (Swedish for the day's end) is 23:59:59."""
+    if int(hh) == 24:
+        return time(23, 59, 59) if int(mi) == 0 else None
+    return time(int(hh), int(mi), int(ss or 0))
 
 
 def _scan(text: str) -> list[_Found]:
@@ -93,9 +120,25 @@ def _scan(text: str) -> list[_Found]:
             month = int(g["m"]) if g.get("m") else MONTHS[g["mon"].lower()]
             at = None
             if g.get("hh"):
-                at = time(int(g["hh"]), int(g["mi"]), int(g.get("ss") or 0))
+                at = _clock(g["hh"], g["mi"], g.get("ss"))
+            else:
+                before = _TIME_BEFORE.search(text, max(0, m.start() - 30), m.start())
+                if before is not None:
+                    at = _clock(before["hh"], before["mi"], None)
             year = int(g["y"]) if g.get("y") else None
             found.append(_Found(m.start(), m.end(), year, month, int(g["d"]), at))
+    # "18–29 september 2023": the first day shares the month (and year) of the second
+    for m in _DAY_RANGE.finditer(text):
+        second = _DAY_MONTH.match(text, m.end())
+        if second is None:
+            continue
+        g = second.groupdict()
+        year = int(g["y"]) if g.get("y") else None
+        found.append(
+            _Found(m.start(), m.end() - 1, year, MONTHS[g["mon"].lower()], int(m["d"]), None)
+        )
+    for m in _MONTH_YEAR.finditer(text):
+        found.append(_Found(m.start(), m.end(), int(m["y"]), MONTHS[m["mon"].lower()], 0, None))
     found.sort(key=lambda f: (f.start, -(f.end - f.start)))
     out: list[_Found] = []
     for item in found:
@@ -110,6 +153,8 @@ def _build(
 ) -> datetime | None:
     if not MIN_YEAR <= year <= MAX_YEAR:
         return None
+    if day == 0:  # a month without a day: its first day, or its last as a deadline
+        day = calendar.monthrange(year, month)[1] if end_of_day else 1
     try:
         day_ = date(year, month, day)
     except ValueError:
@@ -226,23 +271,103 @@ def parse_date_any(
 # --- cue words: which date is a deadline, which an opening date ---------------------------
 
 _CUES: list[tuple[str, str]] = [
-    ("period", r"ansökningsperiod(?:en)?|ansökningstid(?:en)?|utlysningsperiod(?:en)?|"
-               r"application period|submission period|period"),
-    ("deadline", r"stänger|stängd|stängs|stänger den|sista ansökningsdag(?:en)?|"
+    ("period", r"ansökningsperiod(?:en|er|erna)?|ansökningstid(?:en|er|erna)?|"
+               r"utlysningsperiod(?:en)?|utlysningstid(?:en)?|"
+               r"application period|submission period|period|sök(?:\s+\d{1,2})?\s*:|"
+               r"öppen mellan|pågick mellan|pågår mellan|"
+               r"(?:är |var )?öppe[nt] för ansökningar|är öppen|var öppen|"
+               r"(?:is|are|will be) open(?: between)?|open between"),
+    ("deadline", r"stänger|stängd|stängs|stänga|stänger den|sista ansökningsdag(?:en)?|"
+                 r"sista ansökningsdatum|"
                  r"sista dag(?:en)? (?:att|för att) (?:ansöka|söka)|sista dag för ansökan|"
                  r"ansök senast|ansökan (?:ska|måste) vara inne senast|sök senast|senast|"
+                 r"(?:ska|måste) vara (?:inne|inkommen|oss tillhanda)|ha kommit in|"
+                 r"fram till(?: och med)?|"
                  r"deadline(?:s)?|closes|closing date|closed|submission deadline|"
-                 r"deadline date|apply by|till och med"),
-    ("opens", r"öppnar|öppnas|öppen från|öppen för ansökan från|öppningsdatum|"
-              r"opens|opening date|planned opening(?: date)?|open from|från och med|från den"),
-    ("published", r"publicerad|publicerat|publiceringsdatum|published|posted|uppdaterad|updated"),
+                 r"deadline date|apply by|till och med|not later than|no later than|"
+                 r"open until|(?:the )?deadline for [\w ]{1,40}? is"),
+    ("opens", r"öppnar|öppnas|öppna|öppen från|öppen för ansökan från|öppningsdatum|"
+              r"opens|opening date|planned opening(?: date)?|open from|från och med|från den|"
+              r"starting on|starts on|opens on|opening on|will open on"),
+    ("published", r"publicerad|publicerat|publiceringsdatum|published|posted|uppdaterad|updated|"
+                  r"senast uppdaterad|sidan uppdaterades"),
+    # dates that are not the call's: registration for a meeting, decisions, the project's own
+    # time; a date in a clause naming one of these is never a deadline or an opening date
+    ("other", r"anmäl(?:\s+dig|\s+er)?|anmälan|anmälningen|informationsmöte(?:t|n)?|"
+              r"informationsträff(?:en|ar)?|webbinari(?:um|et|er)|webinar|seminari(?:um|et|er)|"
+              r"prioriteras|prioritering(?:en)?|strukturfondspartnerskap(?:et)?|"
+              r"beslut(?:as|et|ar)?|besked|projektstart|projektet (?:ska )?starta?r?|"
+              r"projekttid(?:en)?|projektperiod(?:en)?|genomföras|genomförs|redovisning(?:en)?|"
+              r"slutrapport(?:en)?|utbetalning(?:en)?|registration|register by|information session|"
+              r"granskad|ändrad|reviewed|edited on|sammanträde\w*|möte(?:t|n|na)?|"
+              r"beviljade?s?|beviljat"),
 ]  # fmt: skip
 _CUE_RE = re.compile(
     "|".join(f"(?P<{name}>(?<![\\wåäö])(?:{words})(?![\\wåäö]))" for name, words in _CUES),
     re.IGNORECASE,
 )
-_RANGE_GAP = re.compile(r"^\s*(?:–|—|-|‐|till|to|until|och)\s*(?:den\s+|the\s+)?$", re.IGNORECASE)
+_RANGE_GAP = re.compile(
+    r"^\s*(?:–|—|-|‐|till|to|until|och|and)\s*(?:den\s+|the\s+)?$", re.IGNORECASE
+)
+_LIST_GAP = re.compile(r"^\s*(?:,|och|samt|and|resp\.?|respektive)\s*(?:den\s+)?$", re.I)
 _CUE_WINDOW = 80
+_SENTENCE_END = re.compile(r"[.!?](?:\s|$)|\n|;")
+#: after a "fram till" date: what lasts until then is the project, not the application
+_SPAN_AFTER = re.compile(
+    r"\s*,?\s*(?:kan|ska|får|måste)\s+(?:\w+\s+){0,3}?(?:pågå|genomföras|löpa|vara klara?|"
+    r"vara avslutade?|avslutas|slutföras)",
+    re.I,
+)
+#: the end of a clause: a sentence end, a line break or a semicolon
+_CLAUSE_END = re.compile(r"[.!?](?=\s+[A-ZÅÄÖ])|\n|;|•")
+#: a year heading or phrase that dates what follows: "Under 2021", "Utlysningar 2021", a line "2021"
+_YEAR_CONTEXT = re.compile(
+    r"(?:(?<![\wåäö])(?:under|inför|för|år|utlysningar|ansökningsomgång(?:en|ar|arna)?|"
+    r"omgången|utlysningen)\s+"
+    r"(?:(?:hela\s+)?(?:året|år|våren|hösten|sommaren|vintern)\s+)?"
+    r"(?=(?:19|20|21)\d\d(?!\d))"
+    r"|^[ \t#]*(?=(?:19|20|21)\d\d[ \t]*:?[ \t]*$))(?P<y>(?:19|20|21)\d\d)(?!\d)",
+    re.IGNORECASE | re.MULTILINE,
+)
+#: "Stänger: Ej bestämt": the deadline is not known (yet)
+_UNKNOWN_DEADLINE = re.compile(
+    r"(?<![\wåäö])(?:stänger|sista ansökningsdag|deadline|ansök senast)\s*:?\s*"
+    r"(?:är\s+)?(?:ej|inte|ännu inte|not)\s+(?:bestämt|bestämd|fastställt|fastställd|klart|"
+    r"satt|beslutat|known|decided|set)|(?:datum|deadline)\s+meddelas\s+senare|"
+    r"(?:stänger|deadline)\s*:?\s*(?:tba|tbc|to be (?:announced|confirmed))",
+    re.IGNORECASE,
+)
+#: "Ansökan sker löpande": applications are taken all the time, there is no deadline
+_ROLLING = re.compile(
+    r"(?:(?<![\wåäö])(?:ansök\w*|sök\w*|stänger|deadline|ansökningsperiod\w*)"
+    r"[^.\n;]{0,60}?(?<![\wåäö])löpande(?![\wåäö])"
+    r"|(?<![\wåäö])löpande(?![\wåäö])[^.\n;]{0,40}?(?<![\wåäö])(?:ansök\w*|sök\w*|utlysning\w*)"
+    r"|rolling basis|continuously open|open all year)",
+    re.IGNORECASE,
+)
+#: a round described as over: "Utlysningen är stängd", "pågick mellan ..."
+_CLOSED_WORDS = re.compile(
+    r"(?<![\wåäö])(?:stängd|stängt|har stängt|stängde|pågick|avslutad|avslutades|"
+    r"är stängd|var öppen|hade öppet|closed|was open|has closed)(?![\wåäö])",
+    re.IGNORECASE,
+)
+
+
+#: a day number glued to the word before it ("Monday17 April"): a space goes between
+_GLUED_DAY = re.compile(rf"(?<=[a-zåäö])(?=[0-3]?\d\s+(?:{_MONTH_RE})(?![a-zåäö]))", re.I)
+
+
+def _year_near(day: int, month: int, ref: date) -> int | None:
+    """The year that puts day/month on or after ``ref`` less 60 days (a date written
+    without a year near a dated one, or on a page published on ``ref``)."""
+    for year in (ref.year - 1, ref.year, ref.year + 1):
+        try:
+            candidate = date(year, month, max(day, 1))
+        except ValueError:
+            continue
+        if candidate >= ref - timedelta(days=60):
+            return year
+    return None
 
 
 def find_dates(
@@ -252,27 +377,85 @@ def find_dates(
     year: int | None = None,
     now: datetime | None = None,
     default: str | None = None,
+    anchor: datetime | date | None = None,
 ) -> dict:
     """Find the dates in a text and what they mean, from the cue word before each.
 
     Returns ``{"opens_at": datetime | None, "deadlines": [datetime, ...] (sorted, unique),
-    "published": datetime | None, "dates": [every date found, in text order]}``.
+    "published": datetime | None, "dates": [every date found, in text order],
+    "rolling": bool, "deadline_unknown": bool, "closed_words": bool}``.
 
-    "Stänger/Stängd/Sista ansökningsdag/Ansök senast/Sista dag att ansöka/Deadline" mark
-    deadlines (end of day unless a time is given), "Öppnar/Öppen från/Opens" opening dates
-    (start of day), "Ansökningsperiod: 1 mars – 15 april 2027" both. A date without a year
-    borrows the year of the next date that has one ("öppnar den 15 januari och stänger den
-    15 mars 2021"), else ``year``, else a year near ``now``; otherwise it is skipped.
+    "Stänger/Stängd/Sista ansökningsdag/Ansök senast/senast den/fram till/Deadline" mark
+    deadlines (end of day unless a time is given, also before the date: "kl. 16.00 den 20
+    mars 2024"), "Öppnar/Öppen från/Opens" opening dates (start of day),
+    "Ansökningsperiod/Ansökningstiden är/Sök 1: 1 mars – 15 april 2027" both. A month
+    without a day ("Öppnar: Maj 2023") is its first day, as a deadline its last. A date in
+    a clause about something else (registration for a meeting, a decision: "anmäl dig …
+    senast den 21 februari", "Prioriteras i strukturfondspartnerskapet 11 december") has no
+    role. "Stänger: Ej bestämt" sets ``deadline_unknown``; "ansökan sker löpande" sets
+    ``rolling``; "stängd", "pågick" set ``closed_words``.
+
+    A date without a year takes, in order: the year of the next date that has one close
+    after it ("öppnar den 15 januari och stänger den 15 mars 2021"); the year of a heading
+    or phrase before it ("Under 2021"); the year that puts it near or after the previous
+    dated date, else near or after ``anchor`` (the page's own publication date; a
+    "Publicerad …" date in the text counts); else ``year``; else, only when the caller
+    passes ``now``, a year near ``now``. Otherwise it is skipped: the crawl's own day never
+    dates a page.
     A date without a cue word gets the role ``default`` ("deadline", "opens" or
     "published") when given, else it is only listed under "dates".
     """
-    result: dict = {"opens_at": None, "deadlines": [], "published": None, "dates": []}
+    result: dict = {
+        "opens_at": None,
+        "deadlines": [],
+        "published": None,
+        "dates": [],
+        "rolling": False,
+        "deadline_unknown": False,
+        "closed_words": False,
+    }
     if not text or not isinstance(text, str):
         return result
-    text = text[:MAX_DATE_TEXT_CHARS]
+    text = _GLUED_DAY.sub(" ", text[:MAX_DATE_TEXT_CHARS])
+    result["rolling"] = bool(_ROLLING.search(text))
+    result["deadline_unknown"] = bool(_UNKNOWN_DEADLINE.search(text))
+    result["closed_words"] = bool(_CLOSED_WORDS.search(text))
     zone = _zone(tz)
     tokens = _scan(text)
-    # Fill in missing years: from the next token that has one, else the previous one.
+    roles: list[str | None] = []
+    prev_end = 0
+    for tok in tokens:
+        window_start = max(prev_end, tok.start - _CUE_WINDOW)
+        before = text[window_start : tok.start]
+        clause_start = 0
+        for m in _CLAUSE_END.finditer(before):
+            clause_start = m.end()
+        cues = [(m.start(), m.lastgroup) for m in _CUE_RE.finditer(before)]
+        in_clause = [name for start, name in cues if start >= clause_start]
+        if "other" in in_clause:
+            role = "other"  # the clause is about a meeting, a decision, the project ...
+        elif in_clause:
+            role = in_clause[-1]
+        else:
+            # a cue of an earlier clause still names a date on the next line ("Stänger:\n
+            # 15 mars"), unless it is about something else
+            earlier = [name for _, name in cues if name != "other"]
+            role = earlier[-1] if earlier else None
+        roles.append(role or default)
+        prev_end = tok.end
+    # Year headings and phrases ("Under 2021"), by position.
+    year_marks = [(m.start(), int(m["y"])) for m in _YEAR_CONTEXT.finditer(text)]
+    if anchor is None:
+        for tok, role in zip(tokens, roles, strict=True):
+            if role == "published" and tok.year is not None:
+                try:
+                    anchor = date(tok.year, tok.month, max(tok.day, 1))
+                except ValueError:
+                    continue
+                break
+    if isinstance(anchor, datetime):
+        anchor = anchor.astimezone(zone).date()
+    # Fill in missing years.
     years: list[int | None] = [t.year for t in tokens]
     next_dated: list[_Found | None] = [None] * len(tokens)
     following: _Found | None = None
@@ -280,36 +463,73 @@ def find_dates(
         next_dated[i] = following
         if tokens[i].year is not None:
             following = tokens[i]
-    previous_year: int | None = None
+    previous: _Found | None = None
     for i, tok in enumerate(tokens):
         if tok.year is not None:
-            previous_year = tok.year
+            previous = tok
             continue
         nxt = next_dated[i]
-        if nxt is not None and nxt.year is not None:
+        heading = next((y for pos, y in reversed(year_marks) if pos < tok.start), None)
+        if (
+            nxt is not None
+            and nxt.start - tok.end <= 200
+            and not any(tok.end <= pos < nxt.start for pos, _ in year_marks)
+        ):
             y = nxt.year
             if (tok.month, tok.day) > (nxt.month, nxt.day):
                 y -= 1  # "15 december – 15 januari 2028"
             years[i] = y
+        elif heading is not None:
+            years[i] = heading
+        elif previous is not None and previous.year is not None:
+            try:
+                ref = date(previous.year, previous.month, max(previous.day, 1))
+            except ValueError:
+                ref = None
+            years[i] = _year_near(tok.day, tok.month, ref) if ref else previous.year
+        elif anchor is not None:
+            years[i] = _year_near(tok.day, tok.month, anchor)
         else:
-            years[i] = previous_year or year or _year_for(tok.day, tok.month, now)
-    roles: list[str | None] = []
-    prev_end = 0
-    for tok in tokens:
-        window_start = max(prev_end, tok.start - _CUE_WINDOW)
-        before = text[window_start : tok.start]
-        role = None
-        for m in _CUE_RE.finditer(before):
-            role = m.lastgroup
-        roles.append(role or default)
-        prev_end = tok.end
+            years[i] = year or _year_for(tok.day, tok.month, now)
+    # Lists: "sista ansökningsdag 12 april och 1 december": the second shares the first's role.
+    for i in range(1, len(tokens)):
+        gap = text[tokens[i - 1].end : tokens[i].start]
+        if (
+            roles[i] in (None, default)
+            and roles[i - 1] in ("deadline", "other")
+            and _LIST_GAP.match(gap)
+        ):
+            roles[i] = roles[i - 1]
+    # One sentence, two deadlines: "the deadline for small projects is 9 March 2022, whereas
+    # for the core projects – 15 March 2022".
+    for i in range(1, len(tokens)):
+        gap = text[tokens[i - 1].end : tokens[i].start]
+        if (
+            roles[i] is None
+            and roles[i - 1] == "deadline"
+            and len(gap) <= 60
+            and not _SENTENCE_END.search(gap)
+        ):
+            roles[i] = "deadline"
+    # "Fram till och med september 2029 kan projekt pågå": the projects' time, not a deadline
+    for i, tok in enumerate(tokens):
+        if roles[i] == "deadline" and _SPAN_AFTER.match(text, tok.end):
+            before = text[max(0, tok.start - 25) : tok.start]
+            if re.search(r"(?:fram )?till(?: och med)?(?: den)?\s*$", before, re.I):
+                roles[i] = "other"
     # Ranges: "1 mars – 15 april 2027" under a period/opens cue (or none) is opens + deadline.
     for i in range(len(tokens) - 1):
         gap = text[tokens[i].end : tokens[i + 1].start]
-        if _RANGE_GAP.match(gap) and roles[i] in (None, default, "period", "opens"):
-            roles[i] = "opens"
-            if roles[i + 1] in (None, default, "period"):
-                roles[i + 1] = "deadline"
+        if not _RANGE_GAP.match(gap) or roles[i] not in (None, default, "period", "opens"):
+            continue
+        # "A och B" / "A and B" is a range only under a period or opening cue ("pågick
+        # mellan A och B"); bare, it lists two dates ("between 1 November 2026 and 30 April
+        # 2029" of the projects' work)
+        if re.match(r"^\s*(?:och|and)\b", gap, re.I) and roles[i] in (None, default):
+            continue
+        roles[i] = "opens"
+        if roles[i + 1] in (None, default, "period"):
+            roles[i + 1] = "deadline"
     deadlines: set[datetime] = set()
     for tok, y, role in zip(tokens, years, roles, strict=True):
         if y is None:
@@ -327,6 +547,29 @@ def find_dates(
             result["published"] = when
     result["deadlines"] = sorted(deadlines)
     return result
+
+
+#: an opening date older than this, with no deadline and no "löpande", is a past round
+STALE_OPENING = timedelta(days=365)
+
+
+def status_hint(found: dict, now: datetime) -> str | None:
+    """The status a page's dates allow when they do not settle it themselves (the stored
+    status is derived from the dates first; see storage.records.derive_status):
+    "open" for a rolling call ("löpande"); "closed" for a round described as over
+    ("Utlysningen är stängd", "pågick") or one that opened over a year before ``now`` and
+    names no deadline (also with "Stänger: Ej bestämt"); None otherwise (an opening date
+    less than a year ago: open with an unknown deadline)."""
+    if found.get("deadlines"):
+        return None
+    if found.get("rolling"):
+        return "open"
+    opens = found.get("opens_at")
+    if found.get("closed_words") and not (opens and opens > now):
+        return "closed"
+    if opens and opens <= now - STALE_OPENING:
+        return "closed"  # even with "Stänger: Ej bestämt": a page not updated for a year
+    return None
 
 
 # --- money -----------------------------------------------------------------------------

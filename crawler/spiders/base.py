@@ -27,6 +27,8 @@ from twisted.python.failure import Failure
 
 from config.schema import SourceEntry
 
+MAX_ERROR_MESSAGES = 100
+
 
 @cache
 def extraction_code_hash() -> str:
@@ -42,6 +44,7 @@ def extraction_code_hash() -> str:
             "extract.py",
             "items.py",
             "options.py",
+            "pages.py",
             "pipelines.py",
             "textparse.py",
         )
@@ -80,6 +83,8 @@ class BevakaSpider(scrapy.Spider):
         self.options: dict[str, Any] = dict(source.options)
         self.errors: int = 0
         self.first_error: str | None = None
+        #: every error's message (the first MAX_ERROR_MESSAGES), for `bevaka sources check`
+        self.error_messages: list[str] = []
         self.fatal: bool = False
         self.pages: int = 0
         #: optional fetches (detail pages, detail JSON) that failed: the call is stored
@@ -144,6 +149,8 @@ class BevakaSpider(scrapy.Spider):
         self.errors += 1
         if self.first_error is None:
             self.first_error = message[:1000]
+        if len(self.error_messages) < MAX_ERROR_MESSAGES:
+            self.error_messages.append(message[:1000])
         if fatal:
             self.fatal = True
         self.logger.warning("%s: %s", "fatal" if fatal else "error", message)
@@ -204,33 +211,113 @@ class DetailPageSpider(BevakaSpider):
             dont_filter=True,
         )
 
+    def passes_include(self, item) -> bool:
+        """The ``include`` words: in the title, summary or description (the item's own
+        page's text, once read)."""
+        from crawler.extract import keep
+
+        include = self.opts.include
+        if not include:
+            return True
+        text = "\n".join(p for p in (item.title, item.summary, item.description) if p)
+        return keep(text, include, [])
+
     def parse_detail(self, response, item):
         from scrapy.http import TextResponse
 
+        from crawler import pages
         from crawler.extract import detail_fields
         from crawler.textparse import STOCKHOLM
 
         self.pages += 1
-        if isinstance(response, TextResponse) and self.opts.detail is not None:
-            fields = detail_fields(response, self.opts.detail, tz=STOCKHOLM, now=self.now)
-            apply_detail(item, fields)
+        if isinstance(response, TextResponse):
+            anchor = pages.published_date(response) or _published(item)
+            if self.opts.detail is not None:
+                fields = detail_fields(response, self.opts.detail, tz=STOCKHOLM, anchor=anchor)
+            else:
+                fields = auto_detail_fields(response, anchor)
+            apply_detail(item, fields, now=self.now)
             if fields.get("links"):
                 merged = [*item.extra.get("links", []), *fields["links"]]
                 item.extra["links"] = list(dict.fromkeys(merged))[:200]
+        if item.extra.pop("_include_pending", False) and not self.passes_include(item):
+            self.filtered = getattr(self, "filtered", 0) + 1
+            return
         yield item
 
     def detail_failed(self, failure):
         """A detail page that fails loses only detail: the item from the feed or listing is
-        still stored."""
+        still stored (unless it was fetched only to look for the ``include`` words)."""
         self.note_detail_failure(self.describe_failure(failure))
         item = failure.request.cb_kwargs.get("item")
         if item is not None:
+            if item.extra.pop("_include_pending", False):
+                self.filtered = getattr(self, "filtered", 0) + 1
+                return
             yield item
 
 
-def apply_detail(item, fields: dict[str, Any]) -> None:
-    """Detail-page values win over the feed's or listing's (they are the call's own page)."""
-    from crawler.textparse import clean_text
+def _published(item) -> datetime | None:
+    """The item's own publication date (a feed entry's or post's date: the date of the page
+    it links to); not the date of the listing page it was found on."""
+    value = item.extra.get("published")
+    try:
+        return datetime.fromisoformat(value) if value else None
+    except ValueError:
+        return None
+
+
+def auto_detail_fields(response, anchor: datetime | None) -> dict[str, Any]:
+    """An item's own page read without selectors: its main text (trafilatura) as the
+    description, the dates and budget named there."""
+    from crawler import pages, textparse
+
+    _title, text = pages.main_text(response.text, response.url)
+    out: dict[str, Any] = {}
+    if not text:
+        return out
+    out["description"] = text
+    found = textparse.find_dates(text, anchor=anchor)
+    out["found"] = found
+    if found["deadlines"]:
+        out["deadlines"] = found["deadlines"]
+    if found["opens_at"]:
+        out["opens_at"] = found["opens_at"]
+    budget = pages.budget_text(text)
+    if budget:
+        out["budget_text"] = budget[:1000]
+    return out
+
+
+def set_dates(item, found: dict, *, now: datetime, news: bool = False) -> None:
+    """An item's dates and status hint from :func:`crawler.textparse.find_dates`."""
+    from crawler.textparse import status_hint
+
+    item.opens_at = found.get("opens_at")
+    item.deadlines = list(found.get("deadlines") or [])
+    if found.get("published"):
+        item.extra["published"] = found["published"].isoformat()
+    for flag in ("rolling", "deadline_unknown"):
+        if found.get(flag):
+            item.extra[flag] = True
+    item.status = status_hint(found, now)
+
+
+def _same_day(a: datetime, b: datetime) -> bool:
+    from crawler.textparse import STOCKHOLM
+
+    return a.astimezone(STOCKHOLM).date() == b.astimezone(STOCKHOLM).date()
+
+
+def apply_detail(item, fields: dict[str, Any], *, now: datetime | None = None) -> None:
+    """Merge what an item's own page says into the item. Text (title from a ``detail``
+    selector, summary, description), budget and regions from the page win. Dates do not:
+    an item that has dates of its own keeps them (the page may be a generic programme
+    page: a call's deadline 2019-01-31 must not become "12 april" of another year); the
+    page may only give a time to a date the item already has ("15 april" -> "15 april
+    kl. 14.00") or an opening date before the item's own deadline. An item without dates
+    takes the page's dates and status hint."""
+    from crawler.textparse import clean_text, status_hint
 
     if fields.get("title"):
         item.title = clean_text(fields["title"], multiline=False)
@@ -238,10 +325,42 @@ def apply_detail(item, fields: dict[str, Any]) -> None:
         item.summary = fields["summary"]
     if fields.get("description"):
         item.description = fields["description"]
-    if fields.get("deadlines"):
-        item.deadlines = list(fields["deadlines"])
-    if fields.get("opens_at"):
-        item.opens_at = fields["opens_at"]
+    own = bool(item.deadlines or item.opens_at or item.extra.get("rolling"))
+    if own:
+        page_deadlines = list(fields.get("deadlines") or [])
+        item.deadlines = [
+            next((d for d in page_deadlines if _same_day(d, mine)), mine)
+            if isinstance(mine, datetime)
+            else mine
+            for mine in item.deadlines
+        ]
+        opens = fields.get("opens_at")
+        if opens and isinstance(item.opens_at, datetime) and _same_day(opens, item.opens_at):
+            item.opens_at = opens
+        elif (
+            opens
+            and item.opens_at is None
+            and item.deadlines
+            and all(isinstance(d, datetime) and opens <= d for d in item.deadlines)
+        ):
+            item.opens_at = opens  # a missing opening date before the item's own deadline
+    else:
+        if fields.get("deadlines"):
+            item.deadlines = list(fields["deadlines"])
+        if fields.get("opens_at"):
+            item.opens_at = fields["opens_at"]
+        found = fields.get("found")
+        if found is not None:
+            for flag in ("rolling", "deadline_unknown"):
+                if found.get(flag):
+                    item.extra[flag] = True
+            if now is not None:
+                merged = {
+                    **found,
+                    "deadlines": item.deadlines,
+                    "opens_at": item.opens_at,
+                }
+                item.status = status_hint(merged, now) or item.status
     if fields.get("budget_text"):
         item.budget_text = fields["budget_text"]
     if fields.get("regions"):

@@ -2,15 +2,19 @@
 
 One CallItem per entry: external id from the guid/id (a Sitevision id or the URL's path when
 the guid is a URL), else the link; title; link (http(s) only); summary (HTML made plain
-text); the published date; dates named in the text ("Sista ansökningsdag 15 mars 2027");
+text; WordPress's ``content:encoded``, when given, is the description and is read for
+dates and links too); the published date;
+dates named in the text ("Sista ansökningsdag 15 mars 2027", a yearless one anchored to
+the entry's own date); the ``include`` words are looked for in the entry and, with
+``follow_links``, in its page;
 ``kind`` from the source's ``call_kind`` (``news`` for SKR). Options
 (:class:`crawler.options.FeedOptions`)::
 
     options:
       include: [utlysning, EU-medel, fonder, EU-program]   # keep only entries naming one
       exclude: [pressmeddelande]
-      follow_links: true          # fetch each entry's page ...
-      detail:                     # ... and read these selectors there
+      follow_links: true          # fetch each entry's page: its main text is the description
+      detail:                     # ... or read these selectors there
         deadline: ".fakta"
         budget: "xpath://h2[contains(., 'Hur mycket')]/following-sibling::p[1]"
       programme: ESF-SE
@@ -36,7 +40,7 @@ from crawler import textparse
 from crawler.extract import keep, links_in, stable_id
 from crawler.items import CallItem
 from crawler.options import FeedOptions, checked_options
-from crawler.spiders.base import DetailPageSpider
+from crawler.spiders.base import DetailPageSpider, set_dates
 
 TZ = textparse.STOCKHOLM
 
@@ -123,7 +127,7 @@ class FeedSpider(DetailPageSpider):
             item = self.item_from(entry, response.url)
             if item is None:
                 continue
-            if self.opts.follow_links and self.opts.detail is not None:
+            if self.opts.follow_links:
                 yield self.detail_request(item)
             else:
                 yield item
@@ -137,11 +141,16 @@ class FeedSpider(DetailPageSpider):
         if not title or not link:
             self.logger.warning("feed entry without a title or http(s) link skipped (%s)", feed_url)
             return None
-        summary_html = entry.get("summary") or ""
-        if not summary_html and entry.get("content"):
-            summary_html = entry["content"][0].get("value") or ""
+        content_html = ""
+        if entry.get("content"):
+            content_html = entry["content"][0].get("value") or ""
+        summary_html = entry.get("summary") or content_html
         summary = textparse.html_to_text(summary_html) or None
-        if not keep(f"{title}\n{summary or ''}", opts.include, opts.exclude):
+        # WordPress's content:encoded is the whole post: the description, and where its
+        # dates are ("not later than 30 March" is in the post, not in the excerpt)
+        content = textparse.html_to_text(content_html) if content_html else None
+        description = content if content and content != summary else None
+        if not keep(f"{title}\n{summary or ''}", [], opts.exclude):
             self.filtered += 1
             return None
         guid = textparse.clean_text(str(entry.get("id") or ""), multiline=False)
@@ -151,32 +160,41 @@ class FeedSpider(DetailPageSpider):
             external_id = guid or stable_id(link)
         if external_id in self.seen_ids:
             return None
-        self.seen_ids.add(external_id)
-        found = textparse.find_dates(f"{title}\n{summary or ''}", tz=TZ, now=self.now)
         published = _struct_to_utc(entry.get("published_parsed") or entry.get("updated_parsed"))
+        found = textparse.find_dates(
+            "\n".join(p for p in (title, summary, description) if p), tz=TZ, anchor=published
+        )
         extra: dict[str, Any] = {}
-        if published is not None:
-            extra["published"] = published.isoformat()
-        if summary_html and "<" in summary_html:
-            links = links_in(Selector(text=summary_html[: textparse.MAX_INPUT_CHARS]), link)
+        linked_html = content_html or summary_html
+        if linked_html and "<" in linked_html:
+            links = links_in(Selector(text=linked_html[: textparse.MAX_INPUT_CHARS]), link)
             if links:
                 extra["links"] = links
         keywords = [
             textparse.clean_text(t.get("term") or "", multiline=False)
             for t in (entry.get("tags") or [])[:50]
         ]
-        self.yielded += 1
-        return CallItem(
+        item = CallItem(
             source=self.source_key,
             external_id=external_id,
             url=link,
             title=title,
             summary=summary,
+            description=description,
             keywords=[k for k in keywords if k],
             programme=opts.programme,
             kind=self.source.call_kind,
-            opens_at=found["opens_at"],
-            deadlines=list(found["deadlines"]),
             language=opts.language or (entry.get("language") or None),
             extra=extra,
         )
+        set_dates(item, found, now=self.now, news=self.source.call_kind == "news")
+        if published is not None:
+            item.extra["published"] = published.isoformat()
+        if not self.passes_include(item):
+            if not opts.follow_links:
+                self.filtered += 1
+                return None
+            item.extra["_include_pending"] = True  # its page may name the words
+        self.seen_ids.add(external_id)
+        self.yielded += 1
+        return item

@@ -202,6 +202,9 @@ def test_find_dates_nothing(text: str | None) -> None:
         "deadlines": [],
         "published": None,
         "dates": [],
+        "rolling": False,
+        "deadline_unknown": False,
+        "closed_words": False,
     }
 
 
