@@ -30,6 +30,8 @@ _COLUMNS = (
     Call.programme,
     Call.identifier,
     Call.language,
+    Call.regions,
+    Call.url,
     Call.content_hash,
 )
 

@@ -33,6 +33,7 @@ ALLOWED_KEYS = {
     "currency",
     "kind",
     "keywords",
+    "regions",
 }
 
 
@@ -93,6 +94,7 @@ def record_from_json(obj: Any, *, tz: Any = UTC) -> CallData:
         "currency": obj.get("currency") or ("EUR" if budget is not None else None),
         "kind": obj.get("kind") or "call",
         "keywords": obj.get("keywords") or [],
+        "regions": obj.get("regions") or [],
         "opens_at": parse_when(obj["opens_at"], end_of_day=False, tz=tz)
         if obj.get("opens_at")
         else None,
