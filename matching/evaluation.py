@@ -29,7 +29,8 @@ SCOPES = ("all", "departments", "topics")
 # decision statuses meaning "the förvaltning wanted it" (followup/decisions.py)
 WANTED = ("noted", "considering", "pursuing", "applied", "granted")
 NOT_WANTED_REASON = "not_relevant"
-LABEL_KEYS = ("expected",)
+# keys of a labelled line besides the import record's: the label and the labeller's note
+LABEL_KEYS = ("expected", "note")
 
 
 class EvalInputError(ValueError):
@@ -81,6 +82,10 @@ def read_items(path: Path, needs: NeedsFile) -> list[Item]:
             problems.append(f"{where}: expected a JSON object")
             continue
         expected = obj.pop("expected", None)
+        note = obj.pop("note", None)
+        if note is not None and not isinstance(note, str):
+            problems.append(f"{where}: 'note' must be a string")
+            continue
         if not isinstance(expected, list) or not all(isinstance(k, str) for k in expected):
             problems.append(f"{where}: 'expected' must be a list of keys (may be empty)")
             continue
