@@ -406,7 +406,7 @@ HOST_PATTERN = r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)
 class ProgrammeDefault(Strict):
     """A programme or funder that implies förvaltningar/topics by itself: a call of one of
     ``programmes`` (codes), from one of ``funders`` (hosts of the call's URL, subdomains
-    included) or naming it with an ``any`` term in its title, keywords or summary adds
+    included) or naming it with an ``any`` term anywhere in its text adds
     ``score`` to each of ``tags`` (unless a ``none`` term appears, or the call is closed
     to municipalities or to this region)."""
 
@@ -433,6 +433,10 @@ class ApplicantRestriction(Strict):
     name: str = Field(pattern=KEY_PATTERN)
     label: str = Field(min_length=1)
     any: Terms = Field(min_length=1)
+    #: the kinds of item it applies to (call, news); empty: every kind
+    kinds: list[Literal["call", "news"]] = Field(default_factory=list)
+    #: False: it holds even when the call names municipalities (news about grants decided)
+    unless_municipal: bool = True
 
 
 class Applicants(Strict):

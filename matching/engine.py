@@ -56,7 +56,7 @@ FIELDS = ("title", "keywords", "summary", "description")
 MAX_REASONS = 12
 COMPOUND_MIN_HEAD = 3  # letters before/after a term inside a Swedish compound
 _CACHE_LIMIT = 400_000  # distinct words remembered per language before the cache restarts
-# where a programme default's name terms and another region's name count (not the full text)
+# where another region's name counts (not in the full text, where it is often a mention)
 _HEAD_FIELDS = ("title", "keywords", "summary")
 # the programmes of the EU's portal: a call of one is EU-wide unless it names a place
 EU_PROGRAMMES = frozenset(code for code, p in PROGRAMMES.items() if p.sedia_id)
@@ -381,7 +381,8 @@ def call_fields(call: Any) -> dict[str, str]:
 def call_programme(call: Any) -> str | None:
     programme = _get(call, "programme")
     if programme:
-        return str(programme)
+        code = str(programme)
+        return code.upper() if code.upper() in PROGRAMMES else code
     found = programme_from_identifier(_get(call, "identifier"))
     return found.code if found else None
 
@@ -541,7 +542,14 @@ class CompiledNeeds:
         self._municipal = tuple(self._term(t) for t in applicants.municipal)
         self._municipal_weight = applicants.municipal_weight
         self._restrictions = tuple(
-            (r.name, r.label, tuple(self._term(t) for t in r.any)) for r in applicants.only
+            (
+                r.name,
+                r.label,
+                tuple(self._term(t) for t in r.any),
+                frozenset(r.kinds),
+                r.unless_municipal,
+            )
+            for r in applicants.only
         )
         geography = needs.geography
         self._home = tuple(self._term(t) for t in geography.home)
@@ -739,12 +747,14 @@ class CompiledNeeds:
         `geography`)."""
         municipal = self._first(self._municipal, hits)
         restriction = None
-        if municipal is None:
-            for name, label, term_ids in self._restrictions:
-                found = self._first(term_ids, hits)
-                if found is not None:
-                    restriction = Restriction(name, label, found)
-                    break
+        kind = _get(call, "kind") or "call"
+        for name, label, term_ids, kinds, unless_municipal in self._restrictions:
+            if (kinds and kind not in kinds) or (unless_municipal and municipal is not None):
+                continue
+            found = self._first(term_ids, hits)
+            if found is not None:
+                restriction = Restriction(name, label, found)
+                break
         home = self._first(self._home, hits)
         national = self._first(self._national, hits)
         other = self._first(self._other, hits, ("regions", *_HEAD_FIELDS))
@@ -817,7 +827,7 @@ class CompiledNeeds:
         for funder in default.funders:
             if host == funder or host.endswith("." + funder):
                 return Hit(funder, "url", host, default.score)
-        found = self._first(default.any, hits, _HEAD_FIELDS)
+        found = self._first(default.any, hits)
         if found is not None:
             return Hit(found.term, found.field, found.match, default.score)
         return None

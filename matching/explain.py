@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from matching.engine import (
+    APPLICANT_REASON,
+    GEOGRAPHY_REASON,
     AudienceResult,
     CallContext,
     DefaultResult,
@@ -47,18 +49,23 @@ def _need_status(need: NeedResult, programme: str | None) -> str:
     return "; ".join(why) + groups
 
 
+CONTEXT_REASONS = (APPLICANT_REASON, GEOGRAPHY_REASON)
+
+
 def context_lines(context: CallContext) -> list[str]:
     """Who may apply and where, as the matcher judged them for the whole call."""
+    parts = []
+    if context.restriction is not None:
+        r = context.restriction
+        parts.append(
+            f"{r.label} ({_hit_text(r.hit)}): no tag except from needs that allow {r.name!r}"
+        )
     if context.municipal is not None:
-        who = (
+        parts.append(
             f"municipalities named ({_hit_text(context.municipal)}): "
             f"every score x{context.multiplier:g}"
         )
-    elif context.restriction is not None:
-        r = context.restriction
-        who = f"{r.label} ({_hit_text(r.hit)}): no tag except from needs that allow {r.name!r}"
-    else:
-        who = "no restriction found"
+    who = "; ".join(parts) or "no restriction found"
     geo = context.geography
     where = {
         "home": lambda: f"{geo.place} ({_hit_text(geo.hit)})" if geo.hit else str(geo.place),
@@ -114,6 +121,8 @@ def describe_tagged(audience: AudienceResult) -> list[str]:
         f"score {audience.score:g}{boost} >= threshold {audience.threshold:g}"
     ]
     for reason in audience.reasons:
+        if reason["need"] in CONTEXT_REASONS:
+            continue  # said once for the whole call (context_lines)
         lines.append(
             f"  - need {reason['need']!r}: term {reason['term']!r} in {reason['field']} "
             f"(+{reason['weight']:g}): {reason['snippet']}"
