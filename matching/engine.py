@@ -60,10 +60,12 @@ _CACHE_LIMIT = 400_000  # distinct words remembered per language before the cach
 _HEAD_FIELDS = ("title", "keywords", "summary")
 # the programmes of the EU's portal: a call of one is EU-wide unless it names a place
 EU_PROGRAMMES = frozenset(code for code, p in PROGRAMMES.items() if p.sedia_id)
-# the "need" of the reasons that are not a need's terms (see docs/matching.md)
-DEFAULT_REASON = "Programme default"
-APPLICANT_REASON = "Who may apply: municipalities named"
-GEOGRAPHY_REASON = "Where"
+# the "need" of the reasons that are not a need's terms (shown on the call's page, in
+# Swedish like the needs' names; see docs/matching.md)
+DEFAULT_REASON = "Program eller finansiär"
+APPLICANT_REASON = "Sökande: kommuner nämns"
+GEOGRAPHY_REASON = "Område"
+EU_WIDE = "hela EU"
 
 
 # --- results ---------------------------------------------------------------------------
@@ -765,7 +767,7 @@ class CompiledNeeds:
         elif other is not None:
             geography = Geography("other", other.term, other)
         elif programme is not None and programme in EU_PROGRAMMES:
-            geography = Geography("eu", f"EU-wide ({programme})", None)
+            geography = Geography("eu", f"{EU_WIDE} ({programme})", None)
         else:
             geography = Geography("unknown", None, None)
         url = _get(call, "url")
@@ -901,18 +903,22 @@ class CompiledNeeds:
         items += [(d.trigger, f"{DEFAULT_REASON}: {d.name}") for d in defaults if d.trigger]
         items.sort(key=lambda item: (-item[0].weight, item[0].term))
         reasons = [self._reason(hit, need, fields) for hit, need in items[:MAX_REASONS]]
+        # Who may apply and where hold for the whole call: no term of a need (term None,
+        # so that digests list only the needs' terms), the place in match and snippet.
         if context.municipal is not None:
-            reasons.append(self._reason(context.municipal, APPLICANT_REASON, fields))
+            reasons.append(
+                self._reason(context.municipal, APPLICANT_REASON, fields, whole_call=True)
+            )
         place = context.geography
         if place.status != "unknown" and place.hit is not None:
-            reasons.append(self._reason(place.hit, GEOGRAPHY_REASON, fields))
+            reasons.append(self._reason(place.hit, GEOGRAPHY_REASON, fields, whole_call=True))
         elif place.status == "eu":
             reasons.append(
                 {
                     "need": GEOGRAPHY_REASON,
-                    "term": place.place,
+                    "term": None,
                     "field": "programme",
-                    "match": context.programme,
+                    "match": EU_WIDE,
                     "snippet": place.place,
                     "weight": 0.0,
                 }
@@ -920,11 +926,14 @@ class CompiledNeeds:
         return reasons
 
     @staticmethod
-    def _reason(hit: Hit, need: str, fields: dict[str, str]) -> dict[str, Any]:
+    def _reason(
+        hit: Hit, need: str, fields: dict[str, str], *, whole_call: bool = False
+    ) -> dict[str, Any]:
+        """A reason for a hit; ``whole_call``: who may apply or where (no need's term)."""
         text = fields.get(hit.field)
         return {
             "need": need,
-            "term": hit.term,
+            "term": None if whole_call else hit.term,
             "field": hit.field,
             "match": hit.match,
             "snippet": snippet_in(text, hit.match) if text else hit.match,

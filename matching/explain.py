@@ -31,8 +31,6 @@ def _need_status(need: NeedResult, programme: str | None) -> str:
         terms = ", ".join(_hit_text(h) for h in need.hits)
         return f"matched (+{need.score:g}): {terms}{groups}"
     why: list[str] = []
-    if need.restricted:
-        why.append("who may apply: the call is not open to municipalities")
     if not need.programme_ok:
         why.append(
             f"programme filter: only {', '.join(need.programmes)} (this call: {programme or 'none'})"
@@ -44,12 +42,15 @@ def _need_status(need: NeedResult, programme: str | None) -> str:
     for group in need.missing_groups:
         shown = ", ".join(group[:6]) + (", ..." if len(group) > 6 else "")
         why.append(f"no term of the all-of group [{shown}]")
+    if need.restricted:
+        why.append(RESTRICTED)
     if need.hits:
         why.append("found: " + ", ".join(_hit_text(h) for h in need.hits))
     return "; ".join(why) + groups
 
 
 CONTEXT_REASONS = (APPLICANT_REASON, GEOGRAPHY_REASON)
+RESTRICTED = "who may apply: the call is closed to municipalities (see 'Who may apply')"
 
 
 def context_lines(context: CallContext) -> list[str]:
@@ -90,7 +91,7 @@ def _default_status(default: DefaultResult) -> str:
     if default.excluded_by:
         why.append("excluded by " + ", ".join(_hit_text(h) for h in default.excluded_by))
     if default.restricted:
-        why.append("who may apply: the call is not open to municipalities")
+        why.append(RESTRICTED)
     return "does not apply: " + "; ".join(why)
 
 
