@@ -751,15 +751,26 @@ class CompiledNeeds:
         restriction = None
         kind = _get(call, "kind") or "call"
         for name, label, term_ids, kinds, unless_municipal in self._restrictions:
-            if (kinds and kind not in kinds) or (unless_municipal and municipal is not None):
+            if kinds and kind not in kinds:
                 continue
-            found = self._first(term_ids, hits)
+            if unless_municipal and municipal is not None:
+                # municipalities named lift it, unless only the title names the restriction
+                # ("Nu kan myndigheter och frivilligorganisationer söka ...")
+                if municipal.field == "title":
+                    continue
+                found = self._first(term_ids, hits, ("title",))
+            else:
+                found = self._first(term_ids, hits)
             if found is not None:
                 restriction = Restriction(name, label, found)
                 break
-        home = self._first(self._home, hits)
-        national = self._first(self._national, hits)
-        other = self._first(self._other, hits, ("regions", *_HEAD_FIELDS))
+        # Another region counts where a call says where it applies (its regions, title,
+        # keywords, summary); there only a home or national place there outweighs it.
+        head = ("regions", *_HEAD_FIELDS)
+        other = self._first(self._other, hits, head)
+        fields = head if other is not None else ()
+        home = self._first(self._home, hits, fields)
+        national = self._first(self._national, hits, fields)
         if home is not None:
             geography = Geography("home", home.term, home)
         elif national is not None:

@@ -145,6 +145,19 @@ def test_municipalities_named_lift_the_restriction_and_weigh_more(compiled):
     )
 
 
+def test_a_restriction_in_the_title_holds_although_the_text_names_municipalities(compiled):
+    call = dict(
+        COMPANIES,
+        title="Klimatstöd för ditt företag",
+        description="Kommuner och regioner informerar om stödet.",
+    )
+    assert _tags(compiled, call) == {}
+    text = _explained(compiled, call)
+    assert "only companies may apply ('ditt företag' in title ('ditt företag'))" in text
+    both = dict(call, title="Klimatstöd för ditt företag och kommuner")
+    assert "klimat" in _tags(compiled, both)
+
+
 def test_a_need_that_allows_the_restriction_still_tags(compiled):
     call = {
         "title": "Bidrag till föreningar",
@@ -195,15 +208,21 @@ def test_another_region_in_the_title_blocks_but_in_the_description_only_is_a_men
     [
         (["Västra Götaland", "Halland"], "", "Västra Götaland"),
         ([], "Utlysningen gäller hela Sverige.", "hela Sverige"),
-        (["Halland"], "Även Skaraborg kan söka.", "Skaraborg"),
+        (["Halland"], "Även Skaraborg kan söka.", "Skaraborg"),  # in the summary
     ],
 )
 def test_home_and_national_places_keep_the_call_and_are_named(compiled, regions, text, place):
-    call = dict(LONA_VG, regions=regions, description=text)
+    call = dict(LONA_VG, regions=regions, summary=text)
     tag = _tags(compiled, call)["miljo"]
     assert [r for r in tag.reasons if r["need"] == GEOGRAPHY_REASON]
     lines = _explained(compiled, call)
     assert f"Where: {'the whole country' if place == 'hela Sverige' else place} (" in lines
+
+
+def test_another_region_where_the_call_says_where_outweighs_home_in_the_full_text(compiled):
+    call = dict(LONA_VG, regions=["Halland"], description="Som i Skaraborg.")
+    assert _tags(compiled, call) == {}
+    assert "Where: another region: Halland" in _explained(compiled, call)
 
 
 def test_an_eu_programme_is_eu_wide(compiled):
