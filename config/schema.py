@@ -437,6 +437,8 @@ class ApplicantRestriction(Strict):
     kinds: list[Literal["call", "news"]] = Field(default_factory=list)
     #: False: it holds even when the call names municipalities (news about grants decided)
     unless_municipal: bool = True
+    #: True: it holds when NONE of ``any`` appears (a news item that announces nothing)
+    when_missing: bool = False
 
 
 class Applicants(Strict):

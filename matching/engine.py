@@ -550,6 +550,7 @@ class CompiledNeeds:
                 tuple(self._term(t) for t in r.any),
                 frozenset(r.kinds),
                 r.unless_municipal,
+                r.when_missing,
             )
             for r in applicants.only
         )
@@ -750,8 +751,14 @@ class CompiledNeeds:
         municipal = self._first(self._municipal, hits)
         restriction = None
         kind = _get(call, "kind") or "call"
-        for name, label, term_ids, kinds, unless_municipal in self._restrictions:
+        for name, label, term_ids, kinds, unless_municipal, when_missing in self._restrictions:
             if kinds and kind not in kinds:
+                continue
+            if when_missing:
+                if self._first(term_ids, hits) is None:
+                    missing = Hit(", ".join(self._terms[t].raw for t in term_ids[:4]), "", "", 0.0)
+                    restriction = Restriction(name, label, missing)
+                    break
                 continue
             if unless_municipal and municipal is not None:
                 # municipalities named lift it, unless only the title names the restriction

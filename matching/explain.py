@@ -58,9 +58,10 @@ def context_lines(context: CallContext) -> list[str]:
     parts = []
     if context.restriction is not None:
         r = context.restriction
-        parts.append(
-            f"{r.label} ({_hit_text(r.hit)}): no tag except from needs that allow {r.name!r}"
-        )
+        found = (
+            _hit_text(r.hit) if r.hit.field else f"none of {r.hit.term} ... found"
+        )  # a restriction that holds when its terms are missing has no field
+        parts.append(f"{r.label} ({found}): no tag except from needs that allow {r.name!r}")
     if context.municipal is not None:
         parts.append(
             f"municipalities named ({_hit_text(context.municipal)}): "

@@ -181,6 +181,17 @@ def test_a_restriction_for_news_holds_for_news_only_and_despite_municipalities(c
     assert "kommunledning" in _tags(compiled, dict(news, kind="call"))
 
 
+def test_a_news_item_that_announces_nothing_gets_no_tag(compiled):
+    news = {"title": "Vänorter firar", "kind": "news", "language": "sv", "description": "Fest."}
+    assert _tags(compiled, news) == {}
+    assert (
+        "Who may apply: a news item that announces no funding opportunity "
+        "(none of bidrag*, söka, funding ... found)"
+    ) in _explained(compiled, news)
+    assert "kommunledning" in _tags(compiled, dict(news, description="Nu kan ni söka."))
+    assert "kommunledning" in _tags(compiled, dict(news, kind="call"))
+
+
 # --- geography ---------------------------------------------------------------------------
 
 
