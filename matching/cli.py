@@ -185,8 +185,9 @@ def eval_command(
     The file needs no database: its items are imported in memory. Before saving a rule
     change, compare the two files: bevaka eval labelled.jsonl --compare new-needs.yaml
 
-    Examples: bevaka eval data/eval/dev.jsonl --only departments;
-    bevaka eval --from-decisions --compare new-needs.yaml
+    With the coordinator's own decisions: bevaka eval --from-decisions --compare new.yaml
+
+    Example: bevaka eval data/eval/dev.jsonl --only departments
     """
     from matching.evaluation import (
         EvalInputError,

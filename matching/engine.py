@@ -537,9 +537,19 @@ class CompiledNeeds:
             for d in needs.programme_defaults
         ]
         self._audience_defaults: dict[int, list[int]] = {}
+        # what can name a default: programme code, host, term (so that tags() looks only
+        # at the defaults a call can have)
+        self._defaults_by_programme: dict[str, list[int]] = {}
+        self._defaults_by_term: dict[int, list[int]] = {}
+        self._funded_defaults = [n for n, d in enumerate(self._defaults) if d.funders]
         for number, default in enumerate(self._defaults):
             for audience in default.audiences:
                 self._audience_defaults.setdefault(audience, []).append(number)
+            for code in default.programmes:
+                self._defaults_by_programme.setdefault(code, []).append(number)
+            for term_id in default.any:
+                self._defaults_by_term.setdefault(term_id, []).append(number)
+        self._default_terms = frozenset(self._defaults_by_term)
         applicants = needs.applicants
         self._municipal = tuple(self._term(t) for t in applicants.municipal)
         self._municipal_weight = applicants.municipal_weight
@@ -870,6 +880,7 @@ class CompiledNeeds:
         hits: dict[int, dict[str, str]],
         context: CallContext,
         fields: dict[str, str],
+        snippets: dict[tuple[str, str], str],
     ) -> AudienceResult:
         audience = self._audiences[index]
         excluded = [self._hit(t, hits[t]) for t in audience.none if t in hits]
@@ -905,7 +916,7 @@ class CompiledNeeds:
             blocked=blocked,
         )
         if result.tagged:
-            result.reasons = self._reasons(best, passed_defaults, context, fields)
+            result.reasons = self._reasons(best, passed_defaults, context, fields, snippets)
         return result
 
     def _reasons(
@@ -914,22 +925,25 @@ class CompiledNeeds:
         defaults: list[DefaultResult],
         context: CallContext,
         fields: dict[str, str],
+        snippets: dict[tuple[str, str], str],
     ) -> list[dict[str, Any]]:
         """A tag's reasons (Tag.reasons): the heaviest matched terms and programme
         defaults, then who may apply and where, when the call says so."""
         items = [(hit, need_name) for hit, need_name in best.values()]
         items += [(d.trigger, f"{DEFAULT_REASON}: {d.name}") for d in defaults if d.trigger]
         items.sort(key=lambda item: (-item[0].weight, item[0].term))
-        reasons = [self._reason(hit, need, fields) for hit, need in items[:MAX_REASONS]]
+        reasons = [self._reason(hit, need, fields, snippets) for hit, need in items[:MAX_REASONS]]
         # Who may apply and where hold for the whole call: no term of a need (term None,
         # so that digests list only the needs' terms), the place in match and snippet.
         if context.municipal is not None:
             reasons.append(
-                self._reason(context.municipal, APPLICANT_REASON, fields, whole_call=True)
+                self._reason(context.municipal, APPLICANT_REASON, fields, snippets, whole_call=True)
             )
         place = context.geography
         if place.status != "unknown" and place.hit is not None:
-            reasons.append(self._reason(place.hit, GEOGRAPHY_REASON, fields, whole_call=True))
+            reasons.append(
+                self._reason(place.hit, GEOGRAPHY_REASON, fields, snippets, whole_call=True)
+            )
         elif place.status == "eu":
             reasons.append(
                 {
@@ -945,16 +959,27 @@ class CompiledNeeds:
 
     @staticmethod
     def _reason(
-        hit: Hit, need: str, fields: dict[str, str], *, whole_call: bool = False
+        hit: Hit,
+        need: str,
+        fields: dict[str, str],
+        snippets: dict[tuple[str, str], str],
+        *,
+        whole_call: bool = False,
     ) -> dict[str, Any]:
-        """A reason for a hit; ``whole_call``: who may apply or where (no need's term)."""
-        text = fields.get(hit.field)
+        """A reason for a hit; ``whole_call``: who may apply or where (no need's term).
+        ``snippets``: the call's snippets made so far (by field and match)."""
+        place = (hit.field, hit.match)
+        text = snippets.get(place)
+        if text is None:
+            field_text = fields.get(hit.field)
+            text = snippet_in(field_text, hit.match) if field_text else hit.match
+            snippets[place] = text
         return {
             "need": need,
             "term": None if whole_call else hit.term,
             "field": hit.field,
             "match": hit.match,
-            "snippet": snippet_in(text, hit.match) if text else hit.match,
+            "snippet": text,
             "weight": hit.weight,
         }
 
@@ -980,7 +1005,12 @@ class CompiledNeeds:
                     continue
                 touched.setdefault(audience, []).append(need_id)
                 bound[audience] = bound.get(audience, 0.0) + weights[name]
-        for default in self._defaults:
+        candidates = set(self._defaults_by_programme.get(programme or "", ()))
+        candidates.update(self._funded_defaults)
+        for term_id in self._default_terms.intersection(hits):
+            candidates.update(self._defaults_by_term[term_id])
+        for number in sorted(candidates):
+            default = self._defaults[number]
             if self._default_trigger(default, hits, context) is not None:
                 for audience in default.audiences:
                     touched.setdefault(audience, [])
@@ -1032,8 +1062,9 @@ class CompiledNeeds:
             touched = {}
         else:
             touched = self._bounded(hits, context)
+        snippets: dict[tuple[str, str], str] = {}
         results = [
-            self._judge_audience(index, need_ids, hits, context, fields)
+            self._judge_audience(index, need_ids, hits, context, fields, snippets)
             for index, need_ids in sorted(touched.items())
         ]
         return Evaluation(lang, context.programme, results, context)

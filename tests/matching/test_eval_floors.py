@@ -1,0 +1,35 @@
+"""The shipped needs.yaml measured on the labelled set in data/eval/ (issue 15): floors
+under micro-F1 and over the noise rate, per part, scored on the förvaltningar (the set
+labels only those). Rules are tuned on dev.jsonl only; heldout.jsonl is never tuned on,
+so its floors are what the rules reached there (below the goal of 0.85 and 5 %; see
+docs/matching.md)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from config.loader import load_config
+from matching.evaluation import evaluate_items, read_items
+
+ROOT = Path(__file__).resolve().parents[2]
+DATA = ROOT / "data" / "eval"
+
+# part → (micro-F1 at least, noise at most), at the rules of the last measurement
+FLOORS = {
+    "dev.jsonl": (0.85, 0.05),  # measured 0.95 and 3.8 %
+    "heldout.jsonl": (0.81, 0.27),  # measured 0.82 and 26.1 %
+}
+
+
+@pytest.mark.parametrize("part", sorted(FLOORS))
+def test_the_shipped_needs_hold_the_floors(part):
+    needs = load_config(ROOT / "config").needs
+    items = read_items(DATA / part, needs)
+    assert len(items) >= 100
+    result = evaluate_items(items, needs, scope="departments")
+    f1_floor, noise_ceiling = FLOORS[part]
+    summary = f"{part}: micro-F1 {result.micro.f1:.3f}, noise {result.noise:.3f}"
+    assert result.micro.f1 >= f1_floor, summary
+    assert result.noise <= noise_ceiling, summary
