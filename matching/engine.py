@@ -50,7 +50,7 @@ from matching.text import (
 )
 
 # Bump when matching behaviour changes, so stored tags are recomputed (it is in rules_hash).
-ENGINE_VERSION = "1"
+ENGINE_VERSION = "2"  # 2: programme defaults, who may apply, geography
 
 FIELDS = ("title", "keywords", "summary", "description")
 MAX_REASONS = 12

@@ -32,6 +32,7 @@ _COLUMNS = (
     Call.language,
     Call.regions,
     Call.url,
+    Call.kind,
     Call.content_hash,
 )
 
