@@ -189,6 +189,8 @@ def eval_command(
 
     Example: bevaka eval data/eval/dev.jsonl --only departments
     """
+    from rich.markup import escape
+
     from matching.evaluation import (
         EvalInputError,
         compare_lines,
@@ -214,7 +216,7 @@ def eval_command(
         except EvalInputError as exc:
             for line in str(exc).splitlines():
                 console.print(line, markup=False, highlight=False, soft_wrap=True)
-            fail(f"{file}: labelled items refused")
+            fail(f"{escape(str(file))}: labelled items refused")
     else:
         items = _decision_items(ctx, set(needs.department_keys))
     first = evaluate_items(items, needs, scope=scope, label=label)

@@ -46,6 +46,7 @@ class Item:
     call: CallData | Any
     expected: frozenset[str]
     labelled: frozenset[str] | None = None
+    order: int = 0  # the line number or call id, for listing in the file's order
 
     @property
     def title(self) -> str:
@@ -100,7 +101,7 @@ def read_items(path: Path, needs: NeedsFile) -> list[Item]:
         except ValueError as exc:
             problems.append(f"{where}: {exc}")
             continue
-        items.append(Item(f"line {number}", call, frozenset(expected)))
+        items.append(Item(f"line {number}", call, frozenset(expected), order=number))
     if problems:
         raise EvalInputError("\n".join(problems))
     return items
@@ -129,7 +130,8 @@ def items_from_decisions(
     for call in calls:
         label = labels.get(call.id)
         if label and label[1]:
-            items.append(Item(f"call {call.id}", call, frozenset(label[0]), frozenset(label[1])))
+            labelled = frozenset(label[1])
+            items.append(Item(f"call {call.id}", call, frozenset(label[0]), labelled, call.id))
     return items
 
 
@@ -376,4 +378,4 @@ def changed(first: Result, second: Result) -> list[tuple[str, Error]]:
     b = {(e.item.ref, e.key): e for e in second.errors}
     out = [("+", e) for k, e in a.items() if k not in b]
     out += [("-", e) for k, e in b.items() if k not in a]
-    return sorted(out, key=lambda pair: (pair[1].item.ref, pair[1].key))
+    return sorted(out, key=lambda pair: (pair[1].item.order, pair[1].key))

@@ -33,3 +33,20 @@ def test_the_shipped_needs_hold_the_floors(part):
     summary = f"{part}: micro-F1 {result.micro.f1:.3f}, noise {result.noise:.3f}"
     assert result.micro.f1 >= f1_floor, summary
     assert result.noise <= noise_ceiling, summary
+
+
+def test_tags_are_the_full_judgement_s_tags_on_every_labelled_item():
+    """One code path: match_call's tags (which judge only the förvaltningar that can be
+    tagged) are the tags of the full judgement explain and eval show, on real items."""
+    from matching.engine import compile_needs, evaluate, match_call
+
+    needs = load_config(ROOT / "config").needs
+    compiled = compile_needs(needs)
+    items = read_items(DATA / "dev.jsonl", needs) + read_items(DATA / "heldout.jsonl", needs)
+    tagged = 0
+    for item in items:
+        fast = [(t.key, t.score, t.reasons) for t in match_call(compiled, item.call)]
+        full = [(t.key, t.score, t.reasons) for t in evaluate(compiled, item.call).tags]
+        assert fast == full, item.ref
+        tagged += bool(fast)
+    assert tagged > len(items) / 2
