@@ -753,6 +753,33 @@ class CompiledNeeds:
             return self._hit(term_id, found, 0.0)
         return None
 
+    def _outside_other(
+        self, hits: dict[int, dict[str, str]], head: tuple[str, ...]
+    ) -> dict[int, dict[str, str]]:
+        """``hits`` without the home places that are only part of another region's name in
+        the same field ("Skaraborg" in "Leader Östra Skaraborg", when "Östra Skaraborg" is
+        an other place): the longer name says where."""
+        others: dict[str, list[str]] = {}
+        for term_id in self._other:
+            for name, text in hits.get(term_id, {}).items():
+                if name in head and " " in text:
+                    others.setdefault(name, []).append(f" {text} ")
+        if not others:
+            return hits
+        kept = dict(hits)
+        for term_id in self._home:
+            found = hits.get(term_id)
+            if not found:
+                continue
+            rest = {
+                f: t for f, t in found.items() if not any(f" {t} " in o for o in others.get(f, ()))
+            }
+            if rest:
+                kept[term_id] = rest
+            else:
+                del kept[term_id]
+        return kept
+
     def _call_context(
         self, call: Any, hits: dict[int, dict[str, str]], programme: str | None
     ) -> CallContext:
@@ -786,7 +813,7 @@ class CompiledNeeds:
         head = ("regions", *_HEAD_FIELDS)
         other = self._first(self._other, hits, head)
         fields = head if other is not None else ()
-        home = self._first(self._home, hits, fields)
+        home = self._first(self._home, self._outside_other(hits, head), fields)
         national = self._first(self._national, hits, fields)
         if home is not None:
             geography = Geography("home", home.term, home)

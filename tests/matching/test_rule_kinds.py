@@ -236,6 +236,16 @@ def test_another_region_where_the_call_says_where_outweighs_home_in_the_full_tex
     assert "Where: another region: Halland" in _explained(compiled, call)
 
 
+def test_a_home_place_inside_another_region_s_name_does_not_count(compiled):
+    """Skaraborg is home, Östra Skaraborg is not: the longer name says where."""
+    call = dict(LONA_VG, regions=[], title="LONA i Östra Skaraborg")
+    assert _tags(compiled, call) == {}
+    assert "Where: another region: Östra Skaraborg" in _explained(compiled, call)
+    both = dict(call, summary="Även Skaraborg i övrigt kan söka.")
+    assert "miljo" in _tags(compiled, both)
+    assert "Where: Skaraborg (" in _explained(compiled, both)
+
+
 def test_an_eu_programme_is_eu_wide(compiled):
     call = {
         "title": "Town twinning",
