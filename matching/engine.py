@@ -569,6 +569,7 @@ class CompiledNeeds:
         self._national = tuple(self._term(t) for t in geography.national)
         self._other = tuple(self._term(t) for t in geography.other)
         self._geo_terms = frozenset((*self._home, *self._national, *self._other))
+        self._home_set, self._other_set = frozenset(self._home), frozenset(self._other)
 
     @property
     def pattern_count(self) -> int:
@@ -760,17 +761,15 @@ class CompiledNeeds:
         the same field ("Skaraborg" in "Leader Östra Skaraborg", when "Östra Skaraborg" is
         an other place): the longer name says where."""
         others: dict[str, list[str]] = {}
-        for term_id in self._other:
-            for name, text in hits.get(term_id, {}).items():
+        for term_id in self._other_set.intersection(hits):
+            for name, text in hits[term_id].items():
                 if name in head and " " in text:
                     others.setdefault(name, []).append(f" {text} ")
         if not others:
             return hits
         kept = dict(hits)
-        for term_id in self._home:
-            found = hits.get(term_id)
-            if not found:
-                continue
+        for term_id in self._home_set.intersection(hits):
+            found = hits[term_id]
             rest = {
                 f: t for f, t in found.items() if not any(f" {t} " in o for o in others.get(f, ()))
             }
