@@ -43,6 +43,11 @@ _TABLE = [
     Programme("VINNOVA", "Vinnova"),
     Programme("RVG", "Västra Götalandsregionen"),
     Programme("LST", "Länsstyrelsen"),
+    Programme("LEADER", "Leader (lokalt ledd utveckling)"),
+    Programme("CAP", "Landsbygdsprogrammet / CAP-planen (Jordbruksverket)"),
+    Programme("LONA", "Lokala naturvårdssatsningen (LONA)"),
+    Programme("KLIMATKLIVET", "Klimatklivet (Naturvårdsverket)"),
+    Programme("EUI", "European Urban Initiative"),
     Programme("OTHER", "Övrigt"),
 ]
 

@@ -12,7 +12,7 @@ from datetime import date
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from config.programmes import PROGRAMMES
 
@@ -366,6 +366,19 @@ def _terms(value: list[str]) -> list[str]:
     return cleaned
 
 
+def _programme_codes(value: list[str]) -> list[str]:
+    for code in value:
+        if code not in PROGRAMMES:
+            known = ", ".join(sorted(PROGRAMMES))
+            raise ValueError(f"unknown programme {code!r}; known: {known}")
+    return value
+
+
+#: a list of terms, each checked (docs/matching.md); programme codes of config/programmes.py
+Terms = Annotated[list[str], AfterValidator(_terms)]
+ProgrammeCodes = Annotated[list[str], AfterValidator(_programme_codes)]
+
+
 class Need(Strict):
     """One need of a förvaltning or topic. ``any``: at least one of these terms;
     ``all``: at least one term of every group; ``none``: any of these terms excludes the
@@ -373,16 +386,13 @@ class Need(Strict):
     need's score."""
 
     name: str = Field(min_length=1)
-    any: list[str] = Field(default_factory=list)
+    any: Terms = Field(default_factory=list)
     all: list[list[str]] = Field(default_factory=list)
-    none: list[str] = Field(default_factory=list)
-    programmes: list[str] = Field(default_factory=list)
+    none: Terms = Field(default_factory=list)
+    programmes: ProgrammeCodes = Field(default_factory=list)
     weight: float = Field(1.0, gt=0, le=10)
-
-    @field_validator("any", "none")
-    @classmethod
-    def _check_terms(cls, value: list[str]) -> list[str]:
-        return _terms(value)
+    #: the applicant restrictions (applicants.only[].name) this need still applies under
+    applicants: list[str] = Field(default_factory=list)
 
     @field_validator("all")
     @classmethod
@@ -391,15 +401,6 @@ class Need(Strict):
             if not group:
                 raise ValueError("an all-of group must list at least one term")
         return [_terms(group) for group in value]
-
-    @field_validator("programmes")
-    @classmethod
-    def _check_programmes(cls, value: list[str]) -> list[str]:
-        for code in value:
-            if code not in PROGRAMMES:
-                known = ", ".join(sorted(PROGRAMMES))
-                raise ValueError(f"unknown programme {code!r}; known: {known}")
-        return value
 
     @model_validator(mode="after")
     def _has_terms(self) -> Need:
@@ -414,13 +415,79 @@ class Audience(Strict):
     key: str = Field(pattern=KEY_PATTERN)
     name: str = Field(min_length=1)
     threshold: float | None = Field(None, gt=0)
-    none: list[str] = Field(default_factory=list)
+    none: Terms = Field(default_factory=list)
     needs: list[Need] = Field(min_length=1)
 
-    @field_validator("none")
-    @classmethod
-    def _check_terms(cls, value: list[str]) -> list[str]:
-        return _terms(value)
+
+HOST_PATTERN = r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)+$"
+
+
+class ProgrammeDefault(Strict):
+    """A programme or funder that implies förvaltningar/topics by itself: a call of one of
+    ``programmes`` (codes), from one of ``funders`` (hosts of the call's URL, subdomains
+    included) or naming it with an ``any`` term anywhere in its text adds
+    ``score`` to each of ``tags`` (unless a ``none`` term appears, or the call is closed
+    to municipalities or to this region)."""
+
+    name: str = Field(min_length=1)
+    programmes: ProgrammeCodes = Field(default_factory=list)
+    funders: list[Annotated[str, Field(pattern=HOST_PATTERN)]] = Field(default_factory=list)
+    any: Terms = Field(default_factory=list)
+    none: Terms = Field(default_factory=list)
+    tags: list[str] = Field(min_length=1)
+    score: float = Field(3.0, gt=0, le=100)
+    applicants: list[str] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _has_trigger(self) -> ProgrammeDefault:
+        if not (self.programmes or self.funders or self.any):
+            raise ValueError("a programme default needs programmes, funders or any terms")
+        return self
+
+
+class ApplicantRestriction(Strict):
+    """Calls open only to one kind of applicant that is not a municipality (companies,
+    non-profit organisations, universities ...): any of ``any`` anywhere in the call."""
+
+    name: str = Field(pattern=KEY_PATTERN)
+    label: str = Field(min_length=1)
+    any: Terms = Field(min_length=1)
+    #: the kinds of item it applies to (call, news); empty: every kind
+    kinds: list[Literal["call", "news"]] = Field(default_factory=list)
+    #: False: it holds even when the call names municipalities (news about grants decided)
+    unless_municipal: bool = True
+    #: True: it holds when NONE of ``any`` appears (a news item that announces nothing)
+    when_missing: bool = False
+
+
+class Applicants(Strict):
+    """Who may apply. ``municipal``: terms that name municipalities or local authorities
+    as applicants or partners; when one appears every score is multiplied by
+    ``municipal_weight`` and no restriction applies. ``only``: restrictions; a call that
+    has one (and no municipal term) gets no tag, except from needs that list its name
+    under ``applicants``."""
+
+    municipal: Terms = Field(default_factory=list)
+    municipal_weight: float = Field(1.5, ge=1, le=10)
+    only: list[ApplicantRestriction] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _unique(self) -> Applicants:
+        names = [r.name for r in self.only]
+        if len(names) != len(set(names)):
+            raise ValueError("applicant restriction names must be unique")
+        return self
+
+
+class Geography(Strict):
+    """Where a call may be used. ``home``: places that keep a call (Västra Götaland,
+    Skaraborg ...); ``national``: words for the whole country; ``other``: other Swedish
+    regions. A call whose regions, title, keywords or summary name only ``other`` places
+    (none of ``home`` or ``national`` anywhere) gets no tag."""
+
+    home: Terms = Field(default_factory=list)
+    national: Terms = Field(default_factory=list)
+    other: Terms = Field(default_factory=list)
 
 
 class FieldWeights(Strict):
@@ -439,6 +506,9 @@ class NeedsFile(Strict):
     defaults: MatchDefaults = MatchDefaults()
     departments: list[Audience] = Field(default_factory=list)
     topics: list[Audience] = Field(default_factory=list)
+    programme_defaults: list[ProgrammeDefault] = Field(default_factory=list)
+    applicants: Applicants = Applicants()
+    geography: Geography = Geography()
 
     @model_validator(mode="after")
     def _unique_keys(self) -> NeedsFile:
@@ -449,6 +519,29 @@ class NeedsFile(Strict):
                     f"duplicate key {audience.key!r} (department and topic keys share one namespace)"
                 )
             seen.add(audience.key)
+        return self
+
+    @model_validator(mode="after")
+    def _known_references(self) -> NeedsFile:
+        keys = [*self.department_keys, *self.topic_keys]
+        restrictions = {r.name for r in self.applicants.only}
+        for default in self.programme_defaults:
+            for key in default.tags:
+                if key not in keys:
+                    raise ValueError(
+                        f"programme default {default.name!r}: unknown förvaltning or topic "
+                        f"{key!r}; known: {', '.join(keys)}"
+                    )
+        users = [(d.name, d.applicants) for d in self.programme_defaults] + [
+            (n.name, n.applicants) for a in [*self.departments, *self.topics] for n in a.needs
+        ]
+        for name, allowed in users:
+            for restriction in allowed:
+                if restriction not in restrictions:
+                    raise ValueError(
+                        f"{name!r}: unknown applicant restriction {restriction!r}; known: "
+                        f"{', '.join(sorted(restrictions)) or 'none (see applicants.only)'}"
+                    )
         return self
 
     def audience(self, key: str) -> Audience | None:

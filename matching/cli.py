@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from enum import StrEnum
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -122,7 +123,143 @@ def explain(
         console.print(line, markup=False, highlight=False, soft_wrap=True)
 
 
+class Only(StrEnum):
+    departments = "departments"
+    topics = "topics"
+
+
+def _load_needs(ctx: typer.Context, path: Path | None):
+    """needs.yaml from ``path`` alone, or the configuration's; a bad file exits 2 with
+    one line per problem, as `bevaka config check`."""
+    from config.loader import ConfigError, validate_file
+    from config.schema import NeedsFile
+    from scheduler.context import EXIT_CONFIG, err_console, state
+
+    if path is None:
+        return state(ctx).config.needs, "config/needs.yaml"
+    try:
+        return validate_file(NeedsFile, path), str(path)
+    except ConfigError as exc:
+        for problem in exc.problems:
+            err_console.print(str(problem), markup=False, highlight=False, soft_wrap=True)
+        err_console.print(f"needs file refused: {len(exc.problems)} problem(s)", markup=False)
+        raise typer.Exit(EXIT_CONFIG) from None
+
+
+def eval_command(
+    ctx: typer.Context,
+    file: Annotated[
+        Path | None,
+        typer.Argument(
+            help="Labelled items (JSON Lines): each a `bevaka calls import` record plus "
+            '"expected": [keys]'
+        ),
+    ] = None,
+    needs_file: Annotated[
+        Path | None,
+        typer.Option("--needs", help="The needs file to measure (default: the config's)"),
+    ] = None,
+    compare: Annotated[
+        Path | None,
+        typer.Option("--compare", help="A second needs file, measured side by side"),
+    ] = None,
+    only: Annotated[
+        Only | None,
+        typer.Option("--only", help="Score only departments (förvaltningar) or only topics"),
+    ] = None,
+    from_decisions: Annotated[
+        bool,
+        typer.Option(
+            "--from-decisions",
+            help="Take the labels from the decisions recorded in the database instead of "
+            "a file (noted, considering, pursuing, applied, granted: wanted; declined as "
+            "not relevant: not wanted)",
+        ),
+    ] = False,
+    fmt: Annotated[Format, typer.Option("--format", help="table or json")] = Format.table,
+) -> None:
+    """Measure needs.yaml on labelled calls: micro and per-förvaltning precision, recall
+    and F1, the noise rate on items that should get no tag, and every false positive and
+    false negative with the explanation `bevaka explain` gives.
+
+    The file needs no database: its items are imported in memory. Before saving a rule
+    change, compare the two files: bevaka eval labelled.jsonl --compare new-needs.yaml
+
+    With the coordinator's own decisions: bevaka eval --from-decisions --compare new.yaml
+
+    Example: bevaka eval data/eval/dev.jsonl --only departments
+    """
+    from rich.markup import escape
+
+    from matching.evaluation import (
+        EvalInputError,
+        compare_lines,
+        error_lines,
+        evaluate_items,
+        read_items,
+        summary_lines,
+    )
+    from scheduler.context import console, fail, print_json
+
+    if (file is None) == (not from_decisions):
+        fail("give a labelled FILE or --from-decisions (one of them)")
+    needs, label = _load_needs(ctx, needs_file)
+    other = _load_needs(ctx, compare) if compare is not None else None
+    scope = only.value if only is not None else ("departments" if from_decisions else "all")
+    if from_decisions and scope == "topics":
+        fail("decisions are recorded per förvaltning: --from-decisions scores departments")
+    if file is not None:
+        try:
+            items = read_items(file, needs)
+            if other is not None:
+                read_items(file, other[0])  # its keys must be known to both files
+        except EvalInputError as exc:
+            for line in str(exc).splitlines():
+                console.print(line, markup=False, highlight=False, soft_wrap=True)
+            fail(f"{escape(str(file))}: labelled items refused")
+    else:
+        items = _decision_items(ctx, set(needs.department_keys))
+    first = evaluate_items(items, needs, scope=scope, label=label)
+    second = (
+        evaluate_items(items, other[0], scope=scope, label=other[1]) if other is not None else None
+    )
+    if fmt is Format.json:
+        data = {"source": str(file) if file else "decisions", "result": first.as_dict()}
+        if second is not None:
+            data["compare"] = second.as_dict()
+        print_json(data)
+        return
+    if second is None:
+        lines = summary_lines(first) + error_lines(first)
+    else:
+        lines = compare_lines(first, second)
+    for line in lines:
+        console.print(line, markup=False, highlight=False, soft_wrap=True)
+
+
+def _decision_items(ctx: typer.Context, keys: set[str]):
+    from sqlmodel import col, select
+
+    from matching.evaluation import items_from_decisions
+    from scheduler.context import state
+    from storage.models import Call, Decision
+
+    with state(ctx).session() as session:
+        decisions = [
+            (d.call_id, d.department, d.status, d.reason)
+            for d in session.exec(
+                select(Decision).order_by(col(Decision.created_at), col(Decision.id))
+            )
+        ]
+        ids = sorted({d[0] for d in decisions})
+        calls = list(session.exec(select(Call).where(col(Call.id).in_(ids)).order_by(col(Call.id))))
+        for call in calls:
+            session.expunge(call)
+    return items_from_decisions(calls, decisions, keys)
+
+
 def register(app: typer.Typer) -> None:
     """Add this package's commands to the ``bevaka`` app."""
     app.command("match")(match)
     app.command("explain")(explain)
+    app.command("eval")(eval_command)

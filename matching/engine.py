@@ -28,10 +28,11 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from itertools import chain, filterfalse
 from typing import Any
+from urllib.parse import urlsplit
 
 import ahocorasick
 
-from config.programmes import programme_from_identifier
+from config.programmes import PROGRAMMES, programme_from_identifier
 from config.schema import Audience, NeedsFile
 from matching.terms import ParsedTerm, WordPattern, parse_term
 from matching.text import (
@@ -39,24 +40,32 @@ from matching.text import (
     cores,
     detect_language,
     ends_with_inflected,
-    flatten,
     inflects,
     language_code,
     normalise,
     scan_text,
-    snippet,
     snippet_in,
     starts_compound,
     stems,
 )
 
 # Bump when matching behaviour changes, so stored tags are recomputed (it is in rules_hash).
-ENGINE_VERSION = "1"
+ENGINE_VERSION = "2"  # 2: programme defaults, who may apply, geography
 
 FIELDS = ("title", "keywords", "summary", "description")
 MAX_REASONS = 12
 COMPOUND_MIN_HEAD = 3  # letters before/after a term inside a Swedish compound
 _CACHE_LIMIT = 400_000  # distinct words remembered per language before the cache restarts
+# where another region's name counts (not in the full text, where it is often a mention)
+_HEAD_FIELDS = ("title", "keywords", "summary")
+# the programmes of the EU's portal: a call of one is EU-wide unless it names a place
+EU_PROGRAMMES = frozenset(code for code, p in PROGRAMMES.items() if p.sedia_id)
+# the "need" of the reasons that are not a need's terms (shown on the call's page, in
+# Swedish like the needs' names; see docs/matching.md)
+DEFAULT_REASON = "Program eller finansiär"
+APPLICANT_REASON = "Sökande: kommuner nämns"
+GEOGRAPHY_REASON = "Område"
+EU_WIDE = "hela EU"
 
 
 # --- results ---------------------------------------------------------------------------
@@ -84,6 +93,7 @@ class NeedResult:
     excluded_by: list[Hit] = field(default_factory=list)
     programme_ok: bool = True
     programmes: list[str] = field(default_factory=list)
+    restricted: bool = False  # the call's applicant restriction is not one this need allows
 
     @property
     def score(self) -> float:
@@ -96,6 +106,50 @@ class NeedResult:
 
 
 @dataclass
+class DefaultResult:
+    """A programme default (needs.yaml ``programme_defaults``) judged for one call."""
+
+    name: str
+    score: float
+    trigger: Hit | None  # what named the programme or funder (programme, url or a field)
+    excluded_by: list[Hit] = field(default_factory=list)
+    restricted: bool = False
+
+    @property
+    def passed(self) -> bool:
+        return self.trigger is not None and not self.excluded_by and not self.restricted
+
+
+@dataclass(frozen=True)
+class Restriction:
+    name: str  # applicants.only[].name
+    label: str
+    hit: Hit
+
+
+@dataclass(frozen=True)
+class Geography:
+    status: str  # home | national | eu | other | unknown
+    place: str | None
+    hit: Hit | None
+
+
+@dataclass(frozen=True)
+class CallContext:
+    """What holds for the whole call: its programme and URL host, who may apply, where."""
+
+    programme: str | None
+    host: str
+    municipal: Hit | None  # a term naming municipalities as applicants or partners
+    multiplier: float  # applicants.municipal_weight when municipal, else 1
+    restriction: Restriction | None
+    geography: Geography
+
+
+NO_CONTEXT = CallContext(None, "", None, 1.0, None, Geography("unknown", None, None))
+
+
+@dataclass
 class AudienceResult:
     key: str
     kind: str  # department | topic
@@ -105,10 +159,13 @@ class AudienceResult:
     excluded_by: list[Hit]
     needs: list[NeedResult]
     reasons: list[dict[str, Any]]
+    defaults: list[DefaultResult] = field(default_factory=list)
+    multiplier: float = 1.0
+    blocked: bool = False  # the call is for another region (see Evaluation.context)
 
     @property
     def tagged(self) -> bool:
-        return not self.excluded_by and self.score >= self.threshold
+        return not self.excluded_by and not self.blocked and self.score >= self.threshold
 
 
 @dataclass(frozen=True)
@@ -128,6 +185,7 @@ class Evaluation:
     language: str
     programme: str | None
     audiences: list[AudienceResult]
+    context: CallContext = NO_CONTEXT
 
     @property
     def tags(self) -> list[TagResult]:
@@ -173,6 +231,19 @@ class _Need:
     all: tuple[tuple[int, ...], ...]
     none: tuple[int, ...]
     programmes: frozenset[str]
+    applicants: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True)
+class _Default:
+    name: str
+    programmes: frozenset[str]
+    funders: tuple[str, ...]
+    any: tuple[int, ...]
+    none: tuple[int, ...]
+    audiences: tuple[int, ...]
+    score: float
+    applicants: frozenset[str]
 
 
 @dataclass(frozen=True)
@@ -312,7 +383,8 @@ def call_fields(call: Any) -> dict[str, str]:
 def call_programme(call: Any) -> str | None:
     programme = _get(call, "programme")
     if programme:
-        return str(programme)
+        code = str(programme)
+        return code.upper() if code.upper() in PROGRAMMES else code
     found = programme_from_identifier(_get(call, "identifier"))
     return found.code if found else None
 
@@ -337,6 +409,7 @@ class CompiledNeeds:
         for kind, group in (("department", needs.departments), ("topic", needs.topics)):
             for audience in group:
                 self._add_audience(kind, audience, needs.defaults.threshold)
+        self._compile_call_rules(needs)
         self._single: dict[int, list[int]] = {}  # spec → single-word terms
         # A phrase place is (phrase term id, index of its word): the places a pattern or a
         # literal stop-word can fill.
@@ -364,8 +437,8 @@ class CompiledNeeds:
         self._lexicons = {"sv": _Lexicon(), "en": _Lexicon()}
         self._starter_pairs = _starter_pairs()
         self._term_raws = [term.raw for term in self._terms]
-        # For match_call: term → (need, audience, programmes) it triggers; need → its rules
-        # (what a term found in a field weighs in the need: the field's weight x the need's)
+        # For the bound in tags(): term → (need, audience, programmes, field → what the term
+        # weighs there in the need: the field's weight x the need's)
         need_weights = [
             {f: round(w * need.weight, 4) for f, w in self.field_weights.items()}
             for need in self._needs
@@ -380,27 +453,11 @@ class CompiledNeeds:
             for term_id, ids in self._term_needs.items()
         }
         # A need of all-groups only also scores terms that trigger nothing (later groups'),
-        # so the score of its förvaltning/topic has no bound from the triggers (see _tags).
+        # so the score of its förvaltning/topic has no bound from the triggers (see tags).
         self._unbounded = frozenset(need.audience for need in self._needs if not need.any)
-        # need → (none, any, all-groups as sets, all-groups, field → weight of a term found
-        # there (rounded as _hit), name, any-term → its first place in any)
-        self._need_rules = [
-            (
-                need.none,
-                need.any,
-                tuple(frozenset(group) for group in need.all),
-                need.all,
-                {f: round(w * need.weight, 4) for f, w in self.field_weights.items()},
-                need.name,
-                {t: i for i, t in reversed(list(enumerate(need.any)))},
-            )
-            for need in self._needs
-        ]
         order = sorted(range(len(FIELDS)), key=lambda i: (-self.field_weights[FIELDS[i]], i))
         self._field_rank = tuple((FIELDS[i], self.field_weights[FIELDS[i]]) for i in order)
-        # field → its place from the lightest to the heaviest (on a tie the later first)
-        self._rounded_field_weights = {f: round(w, 4) for f, w in self.field_weights.items()}
-        self._field_order = {name: -place for place, (name, _w) in enumerate(self._field_rank)}
+        self._hit_rank = (*self._field_rank, ("regions", 0.0))  # regions: geography only
 
     # -- compile ------------------------------------------------------------------------
 
@@ -448,6 +505,7 @@ class CompiledNeeds:
                 all=tuple(tuple(self._term(t) for t in group) for group in need.all),
                 none=tuple(self._term(t) for t in need.none),
                 programmes=frozenset(need.programmes),
+                applicants=frozenset(need.applicants),
             )
             # A need can only pass when one of its any-terms matched (or, without any-terms,
             # a term of its first group): only those terms make it worth judging.
@@ -460,6 +518,58 @@ class CompiledNeeds:
         self._audiences.append(
             _Audience(audience.key, kind, audience.name, threshold, none, tuple(need_ids))
         )
+
+    def _compile_call_rules(self, needs: NeedsFile) -> None:
+        """Programme defaults, who may apply and geography: their terms join the automaton
+        (compiled before it is built) and are found by the same scan as the needs'."""
+        index_of = {a.key: i for i, a in enumerate(self._audiences)}
+        self._defaults = [
+            _Default(
+                name=d.name,
+                programmes=frozenset(d.programmes),
+                funders=tuple(d.funders),
+                any=tuple(self._term(t) for t in d.any),
+                none=tuple(self._term(t) for t in d.none),
+                audiences=tuple(index_of[k] for k in d.tags),
+                score=d.score,
+                applicants=frozenset(d.applicants),
+            )
+            for d in needs.programme_defaults
+        ]
+        self._audience_defaults: dict[int, list[int]] = {}
+        # what can name a default: programme code, host, term (so that tags() looks only
+        # at the defaults a call can have)
+        self._defaults_by_programme: dict[str, list[int]] = {}
+        self._defaults_by_term: dict[int, list[int]] = {}
+        self._funded_defaults = [n for n, d in enumerate(self._defaults) if d.funders]
+        for number, default in enumerate(self._defaults):
+            for audience in default.audiences:
+                self._audience_defaults.setdefault(audience, []).append(number)
+            for code in default.programmes:
+                self._defaults_by_programme.setdefault(code, []).append(number)
+            for term_id in default.any:
+                self._defaults_by_term.setdefault(term_id, []).append(number)
+        self._default_terms = frozenset(self._defaults_by_term)
+        applicants = needs.applicants
+        self._municipal = tuple(self._term(t) for t in applicants.municipal)
+        self._municipal_weight = applicants.municipal_weight
+        self._restrictions = tuple(
+            (
+                r.name,
+                r.label,
+                tuple(self._term(t) for t in r.any),
+                frozenset(r.kinds),
+                r.unless_municipal,
+                r.when_missing,
+            )
+            for r in applicants.only
+        )
+        geography = needs.geography
+        self._home = tuple(self._term(t) for t in geography.home)
+        self._national = tuple(self._term(t) for t in geography.national)
+        self._other = tuple(self._term(t) for t in geography.other)
+        self._geo_terms = frozenset((*self._home, *self._national, *self._other))
+        self._home_set, self._other_set = frozenset(self._home), frozenset(self._other)
 
     @property
     def pattern_count(self) -> int:
@@ -618,26 +728,125 @@ class CompiledNeeds:
     # -- judging ------------------------------------------------------------------------
 
     def _hit(self, term_id: int, fields_hit: dict[str, str], need_weight: float = 1.0) -> Hit:
-        weights = self.field_weights
-        best = FIELDS[0]
-        best_weight = -1.0
-        for name in FIELDS:  # the heaviest field; on a tie the earlier one
-            if name in fields_hit and weights[name] > best_weight:
-                best, best_weight = name, weights[name]
-        return Hit(
-            self._terms[term_id].raw,
-            best,
-            fields_hit[best],
-            round(best_weight * need_weight, 4),
+        for name, weight in self._hit_rank:  # the heaviest field; on a tie the earlier one
+            if name in fields_hit:
+                return Hit(
+                    self._terms[term_id].raw,
+                    name,
+                    fields_hit[name],
+                    round(weight * need_weight, 4),
+                )
+        raise KeyError("no field")  # pragma: no cover - hits always name a field
+
+    def _first(
+        self, term_ids: Iterable[int], hits: dict[int, dict[str, str]], fields: Iterable[str] = ()
+    ) -> Hit | None:
+        """The first of ``term_ids`` found (only in ``fields`` when given), at weight 0."""
+        wanted = tuple(fields)
+        for term_id in term_ids:
+            found = hits.get(term_id)
+            if found is None:
+                continue
+            if wanted:
+                found = {f: t for f, t in found.items() if f in wanted}
+                if not found:
+                    continue
+            return self._hit(term_id, found, 0.0)
+        return None
+
+    def _outside_other(
+        self, hits: dict[int, dict[str, str]], head: tuple[str, ...]
+    ) -> dict[int, dict[str, str]]:
+        """``hits`` without the home places that are only part of another region's name in
+        the same field ("Skaraborg" in "Leader Östra Skaraborg", when "Östra Skaraborg" is
+        an other place): the longer name says where."""
+        others: dict[str, list[str]] = {}
+        for term_id in self._other_set.intersection(hits):
+            for name, text in hits[term_id].items():
+                if name in head and " " in text:
+                    others.setdefault(name, []).append(f" {text} ")
+        if not others:
+            return hits
+        kept = dict(hits)
+        for term_id in self._home_set.intersection(hits):
+            found = hits[term_id]
+            rest = {
+                f: t for f, t in found.items() if not any(f" {t} " in o for o in others.get(f, ()))
+            }
+            if rest:
+                kept[term_id] = rest
+            else:
+                del kept[term_id]
+        return kept
+
+    def _call_context(
+        self, call: Any, hits: dict[int, dict[str, str]], programme: str | None
+    ) -> CallContext:
+        """Who may apply and where, judged once per call (see needs.yaml `applicants` and
+        `geography`)."""
+        municipal = self._first(self._municipal, hits)
+        restriction = None
+        kind = _get(call, "kind") or "call"
+        for name, label, term_ids, kinds, unless_municipal, when_missing in self._restrictions:
+            if kinds and kind not in kinds:
+                continue
+            if when_missing:
+                if self._first(term_ids, hits) is None:
+                    missing = Hit(", ".join(self._terms[t].raw for t in term_ids[:4]), "", "", 0.0)
+                    restriction = Restriction(name, label, missing)
+                    break
+                continue
+            if unless_municipal and municipal is not None:
+                # municipalities named lift it, unless only the title names the restriction
+                # ("Nu kan myndigheter och frivilligorganisationer söka ...")
+                if municipal.field == "title":
+                    continue
+                found = self._first(term_ids, hits, ("title",))
+            else:
+                found = self._first(term_ids, hits)
+            if found is not None:
+                restriction = Restriction(name, label, found)
+                break
+        # Another region counts where a call says where it applies (its regions, title,
+        # keywords, summary); there only a home or national place there outweighs it.
+        head = ("regions", *_HEAD_FIELDS)
+        other = self._first(self._other, hits, head)
+        fields = head if other is not None else ()
+        home = self._first(self._home, self._outside_other(hits, head), fields)
+        national = self._first(self._national, hits, fields)
+        if home is not None:
+            geography = Geography("home", home.term, home)
+        elif national is not None:
+            geography = Geography("national", national.term, national)
+        elif other is not None:
+            geography = Geography("other", other.term, other)
+        elif programme is not None and programme in EU_PROGRAMMES:
+            geography = Geography("eu", f"{EU_WIDE} ({programme})", None)
+        else:
+            geography = Geography("unknown", None, None)
+        url = _get(call, "url")
+        host = (urlsplit(url).hostname or "") if isinstance(url, str) else ""
+        return CallContext(
+            programme,
+            host,
+            municipal,
+            self._municipal_weight if municipal is not None else 1.0,
+            restriction,
+            geography,
         )
 
     def _judge_need(
-        self, need: _Need, hits: dict[int, dict[str, str]], programme: str | None
+        self, need: _Need, hits: dict[int, dict[str, str]], context: CallContext
     ) -> NeedResult:
+        programme = context.programme
         result = NeedResult(need.name, need.weight, passed=True, programmes=sorted(need.programmes))
         if need.programmes and programme not in need.programmes:
             result.passed = False
             result.programme_ok = False
+        restriction = context.restriction
+        if restriction is not None and restriction.name not in need.applicants:
+            result.passed = False
+            result.restricted = True
         result.excluded_by = [self._hit(t, hits[t]) for t in need.none if t in hits]
         if result.excluded_by:
             result.passed = False
@@ -664,18 +873,48 @@ class CompiledNeeds:
                 result.hits.append(self._hit(term_id, hits[term_id], need.weight))
         return result
 
+    def _default_trigger(
+        self, default: _Default, hits: dict[int, dict[str, str]], context: CallContext
+    ) -> Hit | None:
+        """What names the programme or funder in the call: its code, its host, a term."""
+        if context.programme is not None and context.programme in default.programmes:
+            return Hit(context.programme, "programme", context.programme, default.score)
+        host = context.host
+        for funder in default.funders:
+            if host == funder or host.endswith("." + funder):
+                return Hit(funder, "url", host, default.score)
+        found = self._first(default.any, hits)
+        if found is not None:
+            return Hit(found.term, found.field, found.match, default.score)
+        return None
+
+    def _judge_default(
+        self, default: _Default, hits: dict[int, dict[str, str]], context: CallContext
+    ) -> DefaultResult:
+        result = DefaultResult(
+            default.name, default.score, self._default_trigger(default, hits, context)
+        )
+        result.excluded_by = [self._hit(t, hits[t]) for t in default.none if t in hits]
+        restriction = context.restriction
+        result.restricted = restriction is not None and restriction.name not in default.applicants
+        return result
+
     def _judge_audience(
         self,
         index: int,
         need_ids: Iterable[int],
         hits: dict[int, dict[str, str]],
-        programme: str | None,
+        context: CallContext,
         fields: dict[str, str],
-        with_reasons: bool,
+        snippets: dict[tuple[str, str], str],
     ) -> AudienceResult:
         audience = self._audiences[index]
         excluded = [self._hit(t, hits[t]) for t in audience.none if t in hits]
-        needs = [self._judge_need(self._needs[n], hits, programme) for n in need_ids]
+        needs = [self._judge_need(self._needs[n], hits, context) for n in need_ids]
+        defaults = [
+            self._judge_default(self._defaults[d], hits, context)
+            for d in self._audience_defaults.get(index, ())
+        ]
         # The same words of the call count once per förvaltning/topic, however many
         # terms (or needs) found them: at their best weight.
         best: dict[str, tuple[Hit, str]] = {}
@@ -685,7 +924,10 @@ class CompiledNeeds:
             for hit in need.hits:
                 if hit.match not in best or hit.weight > best[hit.match][0].weight:
                     best[hit.match] = (hit, need.name)
-        score = round(sum(h.weight for h, _ in best.values()), 4)
+        passed_defaults = [d for d in defaults if d.passed]
+        raw = sum(h.weight for h, _ in best.values()) + sum(d.score for d in passed_defaults)
+        score = round(raw * context.multiplier, 4)
+        blocked = context.geography.status == "other"
         result = AudienceResult(
             audience.key,
             audience.kind,
@@ -695,184 +937,163 @@ class CompiledNeeds:
             excluded,
             needs,
             [],
+            defaults=defaults,
+            multiplier=context.multiplier,
+            blocked=blocked,
         )
-        if with_reasons and result.tagged:
-            flat: dict[str, str] = {}
-            for hit, _need in best.values():
-                if hit.field not in flat:
-                    flat[hit.field] = flatten(fields[hit.field])
-            ordered = sorted(best.values(), key=lambda item: (-item[0].weight, item[0].term))
-            result.reasons = [
-                {
-                    "need": need_name,
-                    "term": hit.term,
-                    "field": hit.field,
-                    "match": hit.match,
-                    "snippet": snippet(flat[hit.field], hit.match, flat=True),
-                    "weight": hit.weight,
-                }
-                for hit, need_name in ordered[:MAX_REASONS]
-            ]
+        if result.tagged:
+            result.reasons = self._reasons(best, passed_defaults, context, fields, snippets)
         return result
 
-    def _best_field(self, fields_hit: dict[str, str]) -> tuple[str, float]:
-        """The heaviest field a term was found in (on a tie the earlier one), as in _hit."""
-        for name, weight in self._field_rank:
-            if name in fields_hit:
-                return name, weight
-        raise KeyError("no field")  # pragma: no cover - hits always name a field
-
-    def tags(self, call: Any) -> list[TagResult]:
-        """The tags of one call: the same result as ``evaluate(call, full=False).tags``,
-        without building the judgement of needs and audiences that are not tagged."""
-        _lang, fields, found = self._scan_fields(call)
-        # Each term's best field (the heaviest; on a tie the earlier one, as _hit): apply
-        # the fields from the lightest to the heaviest, so the heaviest is written last.
-        text_of: dict[int, str] = {}
-        field_of: dict[int, str] = {}
-        order = self._field_order
-        for _rank, name, out in sorted((order[name], name, out) for name, out in found if out):
-            text_of.update(out)
-            field_of.update(dict.fromkeys(out, name))
-        if not text_of:
-            return []
-        return self._tags(fields, text_of, field_of, call_programme(call))
-
-    def _tags(
+    def _reasons(
         self,
+        best: dict[str, tuple[Hit, str]],
+        defaults: list[DefaultResult],
+        context: CallContext,
         fields: dict[str, str],
-        text_of: dict[int, str],
-        field_of: dict[int, str],
-        programme: str | None,
-    ) -> list[TagResult]:
-        terms_found = text_of.keys()
-        # audience → need → its matched trigger terms (any-terms, or the first group's)
-        touched: dict[int, dict[int, list[int]]] = {}
-        # audience → the most its score can be: every trigger at its weight, as if no two
-        # found the same words and every need passed
+        snippets: dict[tuple[str, str], str],
+    ) -> list[dict[str, Any]]:
+        """A tag's reasons (Tag.reasons): the heaviest matched terms and programme
+        defaults, then who may apply and where, when the call says so."""
+        items = [(hit, need_name) for hit, need_name in best.values()]
+        items += [(d.trigger, f"{DEFAULT_REASON}: {d.name}") for d in defaults if d.trigger]
+        items.sort(key=lambda item: (-item[0].weight, item[0].term))
+        reasons = [self._reason(hit, need, fields, snippets) for hit, need in items[:MAX_REASONS]]
+        # Who may apply and where hold for the whole call: no term of a need (term None,
+        # so that digests list only the needs' terms), the place in match and snippet.
+        if context.municipal is not None:
+            reasons.append(
+                self._reason(context.municipal, APPLICANT_REASON, fields, snippets, whole_call=True)
+            )
+        place = context.geography
+        if place.status != "unknown" and place.hit is not None:
+            reasons.append(
+                self._reason(place.hit, GEOGRAPHY_REASON, fields, snippets, whole_call=True)
+            )
+        elif place.status == "eu":
+            reasons.append(
+                {
+                    "need": GEOGRAPHY_REASON,
+                    "term": None,
+                    "field": "programme",
+                    "match": EU_WIDE,
+                    "snippet": place.place,
+                    "weight": 0.0,
+                }
+            )
+        return reasons
+
+    @staticmethod
+    def _reason(
+        hit: Hit,
+        need: str,
+        fields: dict[str, str],
+        snippets: dict[tuple[str, str], str],
+        *,
+        whole_call: bool = False,
+    ) -> dict[str, Any]:
+        """A reason for a hit; ``whole_call``: who may apply or where (no need's term).
+        ``snippets``: the call's snippets made so far (by field and match)."""
+        place = (hit.field, hit.match)
+        text = snippets.get(place)
+        if text is None:
+            field_text = fields.get(hit.field)
+            text = snippet_in(field_text, hit.match) if field_text else hit.match
+            snippets[place] = text
+        return {
+            "need": need,
+            "term": None if whole_call else hit.term,
+            "field": hit.field,
+            "match": hit.match,
+            "snippet": text,
+            "weight": hit.weight,
+        }
+
+    def _bounded(
+        self, hits: dict[int, dict[str, str]], context: CallContext
+    ) -> dict[int, list[int]]:
+        """The förvaltningar/topics worth judging for tags, with the needs the found terms
+        trigger: those whose triggered terms and programme defaults could reach the
+        threshold if every one counted (weights are positive). The judging itself is
+        _judge_audience's, as for `bevaka explain`."""
+        touched: dict[int, list[int]] = {}
         bound: dict[int, float] = {}
         term_needs = self._term_need_refs
-        for term_id in terms_found:
-            name = field_of[term_id]
-            for need_id, audience, programmes, weights in term_needs.get(term_id, ()):
+        programme = context.programme
+        field_rank = self._field_rank
+        for term_id, fields_hit in hits.items():
+            refs = term_needs.get(term_id)
+            if refs is None:
+                continue
+            name = next(f for f, _w in field_rank if f in fields_hit)
+            for need_id, audience, programmes, weights in refs:
                 if programmes and programme not in programmes:
                     continue
-                needs = touched.get(audience)
-                if needs is None:
-                    touched[audience] = {need_id: [term_id]}
-                    bound[audience] = weights[name]
-                    continue
-                if need_id in needs:
-                    needs[need_id].append(term_id)
-                else:
-                    needs[need_id] = [term_id]
-                bound[audience] += weights[name]
-        if not touched:
-            return []
-        unbounded = self._unbounded
+                touched.setdefault(audience, []).append(need_id)
+                bound[audience] = bound.get(audience, 0.0) + weights[name]
+        candidates = set(self._defaults_by_programme.get(programme or "", ()))
+        candidates.update(self._funded_defaults)
+        for term_id in self._default_terms.intersection(hits):
+            candidates.update(self._defaults_by_term[term_id])
+        for number in sorted(candidates):
+            default = self._defaults[number]
+            if self._default_trigger(default, hits, context) is not None:
+                for audience in default.audiences:
+                    touched.setdefault(audience, [])
+                    bound[audience] = bound.get(audience, 0.0) + default.score
         audiences = self._audiences
-        raws = self._term_raws
-        need_rules = self._need_rules
-        field_weights = self._rounded_field_weights
-        out: list[TagResult] = []
-        snippets: dict[tuple[str, str], str] = {}
-        for index in sorted(touched):
-            audience = audiences[index]
-            if bound[index] < audience.threshold - 1e-9 and index not in unbounded:
-                continue  # it cannot reach the threshold
-            if audience.none and not terms_found.isdisjoint(audience.none):
-                continue  # excluded: never tagged
-            # match text → (weight, term id, field, need name), as in _judge_audience
-            best: dict[str, tuple[float, int, str, str]] = {}
-            needs = touched[index]
-            for need_id in sorted(needs):
-                none, any_terms, group_sets, groups, weights, need_name, position = need_rules[
-                    need_id
-                ]
-                if none and not terms_found.isdisjoint(none):
-                    continue
-                if any_terms:
-                    # beside any-terms a group is a condition: it adds nothing to the score
-                    if group_sets and any(map(terms_found.isdisjoint, group_sets)):
-                        continue
-                    matched = needs[need_id]
-                    if len(matched) > 1:
-                        matched = sorted(matched, key=position.__getitem__)
-                else:
-                    # a need of groups only scores each group's best (heaviest, then first)
-                    matched = []
-                    for group in groups:
-                        group_hits = [t for t in group if t in terms_found]
-                        if not group_hits:
-                            break
-                        top = group_hits[0]
-                        top_weight = field_weights[field_of[top]]
-                        for t in group_hits[1:]:
-                            weight = field_weights[field_of[t]]
-                            if weight > top_weight:
-                                top, top_weight = t, weight
-                        matched.append(top)
-                    else:
-                        matched = list(dict.fromkeys(matched))
-                        groups = ()  # every group had a term
-                    if groups:
-                        continue
-                for term_id in matched:
-                    name = field_of[term_id]
-                    match = text_of[term_id]
-                    weight = weights[name]
-                    known = best.get(match)
-                    if known is None or weight > known[0]:
-                        best[match] = (weight, term_id, name, need_name)
-            if not best:
-                continue
-            score = round(sum([item[0] for item in best.values()]), 4)
-            if score < audience.threshold:
-                continue
-            ordered = sorted(best.items(), key=lambda kv: (-kv[1][0], raws[kv[1][1]]))
-            reasons = []
-            for match, (weight, term_id, name, need_name) in ordered[:MAX_REASONS]:
-                text = snippets.get((name, match))
-                if text is None:
-                    text = snippets[(name, match)] = snippet_in(fields[name], match)
-                reasons.append(
-                    {
-                        "need": need_name,
-                        "term": raws[term_id],
-                        "field": name,
-                        "match": match,
-                        "snippet": text,
-                        "weight": weight,
-                    }
-                )
-            out.append(
-                TagResult(audience.key, audience.kind, audience.name, round(score, 3), reasons)
-            )
-        return out
+        multiplier = context.multiplier
+        return {
+            index: sorted(set(need_ids))
+            for index, need_ids in touched.items()
+            if index in self._unbounded
+            or bound[index] * multiplier >= audiences[index].threshold - 1e-9
+        }
+
+    def tags(self, call: Any) -> list[TagResult]:
+        """The tags of one call: ``evaluate(call).tags``, judging only the
+        förvaltningar/topics that can reach their threshold (see _bounded)."""
+        return self._evaluate(call, full=False).tags
 
     def evaluate(self, call: Any, *, full: bool = True) -> Evaluation:
-        """Judge every förvaltning/topic (``full``) or only those the call's terms touch."""
+        """Judge every förvaltning/topic and every need (``full``), or only those that can
+        be tagged (what tags() does): the same judgement either way."""
+        return self._evaluate(call, full=full)
+
+    def _region_hits(
+        self, call: Any, lang: str, fields: dict[str, str], hits: dict[int, dict[str, str]]
+    ) -> dict[int, dict[str, str]]:
+        """``hits`` with the geography terms found in the call's regions (field "regions",
+        which only geography reads)."""
+        regions = _get(call, "regions") or []
+        if isinstance(regions, str):
+            regions = [regions]
+        if not regions or not self._geo_terms:
+            return hits
+        text = fields["regions"] = " ; ".join(str(r) for r in regions)
+        found = self._scan(scan_text(text), lang)
+        merged = dict(hits)
+        for term_id, match in found.items():
+            if term_id in self._geo_terms:
+                merged[term_id] = {**hits.get(term_id, {}), "regions": match}
+        return merged
+
+    def _evaluate(self, call: Any, *, full: bool) -> Evaluation:
         lang, fields, hits = self.scan_call(call)
-        programme = call_programme(call)
+        placed = self._region_hits(call, lang, fields, hits)
+        context = self._call_context(call, placed, call_programme(call))
         if full:
-            touched: dict[int, list[int]] = {
-                i: list(a.needs) for i, a in enumerate(self._audiences)
-            }
-        else:
+            touched = {i: list(a.needs) for i, a in enumerate(self._audiences)}
+        elif not hits and not self._defaults:
             touched = {}
-            for term_id in hits:
-                for need_id in self._term_needs.get(term_id, ()):
-                    need = self._needs[need_id]
-                    if need.programmes and programme not in need.programmes:
-                        continue
-                    touched.setdefault(need.audience, []).append(need_id)
+        else:
+            touched = self._bounded(hits, context)
+        snippets: dict[tuple[str, str], str] = {}
         results = [
-            self._judge_audience(
-                index, sorted(set(need_ids)), hits, programme, fields, with_reasons=True
-            )
+            self._judge_audience(index, need_ids, hits, context, fields, snippets)
             for index, need_ids in sorted(touched.items())
         ]
-        return Evaluation(lang, programme, results)
+        return Evaluation(lang, context.programme, results, context)
 
 
 def rules_hash(needs: NeedsFile) -> str:

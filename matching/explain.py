@@ -4,7 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from matching.engine import AudienceResult, Evaluation, Hit, NeedResult
+from matching.engine import (
+    APPLICANT_REASON,
+    GEOGRAPHY_REASON,
+    AudienceResult,
+    CallContext,
+    DefaultResult,
+    Evaluation,
+    Hit,
+    NeedResult,
+)
 from matching.text import snippet
 
 
@@ -33,9 +42,66 @@ def _need_status(need: NeedResult, programme: str | None) -> str:
     for group in need.missing_groups:
         shown = ", ".join(group[:6]) + (", ..." if len(group) > 6 else "")
         why.append(f"no term of the all-of group [{shown}]")
+    if need.restricted:
+        why.append(RESTRICTED)
     if need.hits:
         why.append("found: " + ", ".join(_hit_text(h) for h in need.hits))
     return "; ".join(why) + groups
+
+
+CONTEXT_REASONS = (APPLICANT_REASON, GEOGRAPHY_REASON)
+RESTRICTED = "who may apply: the call is closed to municipalities (see 'Who may apply')"
+
+
+def context_lines(context: CallContext) -> list[str]:
+    """Who may apply and where, as the matcher judged them for the whole call."""
+    parts = []
+    if context.restriction is not None:
+        r = context.restriction
+        found = (
+            _hit_text(r.hit) if r.hit.field else f"none of {r.hit.term} ... found"
+        )  # a restriction that holds when its terms are missing has no field
+        parts.append(f"{r.label} ({found}): no tag except from needs that allow {r.name!r}")
+    if context.municipal is not None:
+        parts.append(
+            f"municipalities named ({_hit_text(context.municipal)}): "
+            f"every score x{context.multiplier:g}"
+        )
+    who = "; ".join(parts) or "no restriction found"
+    geo = context.geography
+    where = {
+        "home": lambda: f"{geo.place} ({_hit_text(geo.hit)})" if geo.hit else str(geo.place),
+        "national": lambda: f"the whole country ({_hit_text(geo.hit)})" if geo.hit else "",
+        "eu": lambda: str(geo.place),
+        "other": lambda: (
+            f"another region: {geo.place} ({_hit_text(geo.hit)}): no tag" if geo.hit else ""
+        ),
+        "unknown": lambda: "no place named",
+    }[geo.status]()
+    return [f"Who may apply: {who}", f"Where: {where}"]
+
+
+def _default_status(default: DefaultResult) -> str:
+    if default.passed and default.trigger is not None:
+        return f"applies (+{default.score:g}): {_trigger_text(default.trigger)}"
+    why = []
+    if default.trigger is None:
+        why.append("programme, funder and name not found")
+    else:
+        why.append(f"found {_trigger_text(default.trigger)}")
+    if default.excluded_by:
+        why.append("excluded by " + ", ".join(_hit_text(h) for h in default.excluded_by))
+    if default.restricted:
+        why.append(RESTRICTED)
+    return "does not apply: " + "; ".join(why)
+
+
+def _trigger_text(hit: Hit) -> str:
+    if hit.field == "programme":
+        return f"programme {hit.match}"
+    if hit.field == "url":
+        return f"funder {hit.term} (the call's address is on {hit.match})"
+    return _hit_text(hit)
 
 
 def closest_needs(audience: AudienceResult, limit: int = 3) -> list[NeedResult]:
@@ -51,11 +117,14 @@ def closest_needs(audience: AudienceResult, limit: int = 3) -> list[NeedResult]:
 
 
 def describe_tagged(audience: AudienceResult) -> list[str]:
+    boost = f" (x{audience.multiplier:g}: municipalities named)" if audience.multiplier != 1 else ""
     lines = [
         f"{audience.key} ({audience.kind}, {audience.name}): "
-        f"score {audience.score:g} >= threshold {audience.threshold:g}"
+        f"score {audience.score:g}{boost} >= threshold {audience.threshold:g}"
     ]
     for reason in audience.reasons:
+        if reason["need"] in CONTEXT_REASONS:
+            continue  # said once for the whole call (context_lines)
         lines.append(
             f"  - need {reason['need']!r}: term {reason['term']!r} in {reason['field']} "
             f"(+{reason['weight']:g}): {reason['snippet']}"
@@ -68,14 +137,20 @@ def describe_untagged(
 ) -> list[str]:
     if audience.excluded_by:
         head = "excluded by " + ", ".join(_hit_text(h) for h in audience.excluded_by)
+    elif audience.blocked:
+        head = f"the call is for another region (score {audience.score:g})"
     else:
-        head = f"score {audience.score:g} < threshold {audience.threshold:g}"
+        boost = f" (x{audience.multiplier:g})" if audience.multiplier != 1 else ""
+        head = f"score {audience.score:g}{boost} < threshold {audience.threshold:g}"
     lines = [f"{audience.key} ({audience.kind}, {audience.name}): not tagged, {head}"]
     needs = audience.needs if full else closest_needs(audience)
-    if not needs:
+    defaults = [d for d in audience.defaults if full or d.trigger is not None]
+    if not needs and not defaults:
         lines.append("  no term of any need was found")
     for need in needs:
         lines.append(f"  - need {need.name!r}: {_need_status(need, programme)}")
+    for default in defaults:
+        lines.append(f"  - programme default {default.name!r}: {_default_status(default)}")
     return lines
 
 
@@ -92,17 +167,25 @@ def explain_lines(
     tagged = [a for a in audiences if a.tagged]
     untagged = [a for a in audiences if not a.tagged]
     if key is None:
+        lines.extend(context_lines(evaluation.context))
         lines.append("Tags:" if tagged else "Tags: none")
     for audience in tagged:
         lines.extend(describe_tagged(audience))
         if key is not None:
             for need in audience.needs:
                 lines.append(f"  need {need.name!r}: {_need_status(need, evaluation.programme)}")
+            for default in audience.defaults:
+                lines.append(f"  programme default {default.name!r}: {_default_status(default)}")
     if key is None and untagged:
         lines.append("")
         lines.append("Not tagged (closest needs):")
     for audience in untagged:
-        if key is None and audience.kind == "topic" and not any(n.hits for n in audience.needs):
+        if (
+            key is None
+            and audience.kind == "topic"
+            and not any(n.hits for n in audience.needs)
+            and not any(d.trigger for d in audience.defaults)
+        ):
             continue
         lines.extend(describe_untagged(audience, evaluation.programme, full=key is not None))
     if key is not None and fields:
@@ -123,9 +206,26 @@ def explain_json(evaluation: Evaluation, *, key: str | None = None) -> dict[str,
     def hit(h: Hit) -> dict[str, Any]:
         return {"term": h.term, "field": h.field, "match": h.match, "weight": h.weight}
 
+    context = evaluation.context
     return {
         "language": evaluation.language,
         "programme": evaluation.programme,
+        "who_may_apply": {
+            "municipal": hit(context.municipal) if context.municipal else None,
+            "multiplier": context.multiplier,
+            "restriction": {
+                "name": context.restriction.name,
+                "label": context.restriction.label,
+                "hit": hit(context.restriction.hit),
+            }
+            if context.restriction
+            else None,
+        },
+        "where": {
+            "status": context.geography.status,
+            "place": context.geography.place,
+            "hit": hit(context.geography.hit) if context.geography.hit else None,
+        },
         "audiences": [
             {
                 "key": a.key,
@@ -136,6 +236,19 @@ def explain_json(evaluation: Evaluation, *, key: str | None = None) -> dict[str,
                 "threshold": a.threshold,
                 "excluded_by": [hit(h) for h in a.excluded_by],
                 "reasons": a.reasons,
+                "blocked": a.blocked,
+                "multiplier": a.multiplier,
+                "defaults": [
+                    {
+                        "name": d.name,
+                        "passed": d.passed,
+                        "score": d.score,
+                        "trigger": hit(d.trigger) if d.trigger else None,
+                        "excluded_by": [hit(h) for h in d.excluded_by],
+                        "restricted": d.restricted,
+                    }
+                    for d in a.defaults
+                ],
                 "needs": [
                     {
                         "name": n.name,
@@ -147,6 +260,7 @@ def explain_json(evaluation: Evaluation, *, key: str | None = None) -> dict[str,
                         "conditions": [hit(h) for h in n.conditions],
                         "excluded_by": [hit(h) for h in n.excluded_by],
                         "programme_ok": n.programme_ok,
+                        "restricted": n.restricted,
                     }
                     for n in a.needs
                 ],

@@ -30,6 +30,9 @@ _COLUMNS = (
     Call.programme,
     Call.identifier,
     Call.language,
+    Call.regions,
+    Call.url,
+    Call.kind,
     Call.content_hash,
 )
 

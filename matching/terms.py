@@ -14,6 +14,7 @@
 ``renewable energ*``    its own ``*``
 ====================  ==========================================================
 
+Regular-expression syntax (``( ) [ ] { } \\ | ^ $ ?``) is refused: terms are words.
 This module only parses; :mod:`matching.engine` compiles. It must not import config.
 """
 
@@ -27,6 +28,9 @@ from matching.text import BREAKS, normalise, tokens
 Mode = Literal["word", "compound", "prefix", "suffix", "infix"]
 
 COMPOUND_MIN_LETTERS = 5
+# Characters of regular-expression syntax: a term with one is refused (a term is never
+# handed to a regular expression engine as a pattern; see matching.text.linear_regex).
+REGEX_SYNTAX = frozenset("()[]{}\\|^$?")
 AFFIX_MIN_LETTERS = 3
 
 
@@ -61,6 +65,12 @@ def parse_term(raw: str) -> ParsedTerm:
     text = raw.strip()
     if not text:
         raise TermSyntaxError("terms must not be empty strings")
+    syntax = sorted(set(text) & REGEX_SYNTAX)
+    if syntax:
+        raise TermSyntaxError(
+            f"{raw!r}: terms are words, not regular expressions ({' '.join(syntax)} is not "
+            "term syntax); write the words, with * for any beginning or ending (vård*, *vård)"
+        )
     quoted = len(text) >= 2 and text[0] == '"' and text[-1] == '"'
     inner = text[1:-1].strip() if quoted else text
     if '"' in inner:

@@ -10,6 +10,7 @@ import re
 import unicodedata
 from functools import lru_cache
 
+import re2
 import Stemmer
 
 # Soft hyphen, zero-width space/joiners, word joiner, BOM: invisible, and they split words.
@@ -339,10 +340,24 @@ def _find_word(flat: str, needle: str) -> tuple[int, int] | None:
     return None
 
 
-@lru_cache(maxsize=8192)
-def _needle_re(needle: str, flags: int) -> re.Pattern[str]:
-    pattern = r"[\s\-/]+".join(re.escape(part) for part in needle.split())
-    return re.compile(rf"(?<!\w){pattern}", flags)
+IGNORECASE = re.IGNORECASE
+# What may separate a phrase's words in the text: Python's \s for str (every character
+# str.isspace() knows), hyphens and slashes, written for RE2.
+_GAP = r"[\s\x{1c}-\x{1f}\x{85}\p{Z}\-/]+"
+
+
+def linear_regex(pattern: str, *, ignore_case: bool = False) -> re2._Regexp:
+    """``pattern`` compiled by RE2, which runs in time linear in the text (no
+    backtracking); a construct RE2 does not have (back-references, look-arounds) raises
+    ValueError. Every regular expression built from the needs' terms or a call's text
+    goes through here (tests/matching/test_linear_patterns.py)."""
+    options = re2.Options()
+    options.log_errors = False
+    options.case_sensitive = not ignore_case
+    try:
+        return re2.compile(pattern, options)
+    except re2.error as exc:
+        raise ValueError(f"not a linear-time pattern: {pattern!r}: {exc}") from None
 
 
 def _snippet(flat: str, needle: str, width: int) -> str:
@@ -350,13 +365,12 @@ def _snippet(flat: str, needle: str, width: int) -> str:
         return ""
     span = _find_word(flat, needle) if " " not in needle else None
     if span is None:
-        found = _needle_re(needle, re.IGNORECASE).search(flat)
-        if found is None:
+        span = _search(flat, needle, IGNORECASE)
+        if span is None:
             normal = normalise(flat)
-            found = _needle_re(needle, 0).search(normal)
-            if found is None or len(normal) != len(flat):
+            span = _search(normal, needle, 0)
+            if span is None or len(normal) != len(flat):
                 return flat[: 2 * width] + ("…" if len(flat) > 2 * width else "")
-        span = found.span()
     return _cut(flat, *span, width)
 
 
@@ -416,14 +430,16 @@ def snippet_in(original: str, needle: str, width: int = SNIPPET_WIDTH) -> str:
 
 
 @lru_cache(maxsize=8192)
-def _needle_body_re(needle: str, flags: int) -> re.Pattern[str]:
-    return re.compile(r"[\s\-/]+".join(re.escape(part) for part in needle.split()), flags)
+def _needle_body_re(needle: str, flags: int) -> re2._Regexp:
+    """The words of ``needle`` (a matched word or phrase) with any gap between them."""
+    return linear_regex(
+        _GAP.join(re2.escape(part) for part in needle.split()), ignore_case=bool(flags)
+    )
 
 
 def _search(text: str, needle: str, flags: int) -> tuple[int, int] | None:
-    """The span of ``_needle_re(needle, flags).search(text)``, found faster: a pattern
-    that starts with a literal is searched for by the regular expression engine's fast
-    scan, and the look-behind (no word character before) is checked on each find."""
+    """The first place of ``needle`` in ``text`` that no word character precedes (the
+    look-behind RE2 does not have is checked on each find); ``flags``: IGNORECASE or 0."""
     pattern = _needle_body_re(needle, flags)
     at = 0
     while True:

@@ -49,6 +49,7 @@ ALLOWED_KEYS = {
     "currency",
     "kind",
     "keywords",
+    "regions",
 }
 
 
@@ -113,6 +114,9 @@ def record_from_json(obj: Any, *, tz: Any = UTC, notes: list[str] | None = None)
     keywords = obj.get("keywords") or []
     if not isinstance(keywords, list) or not all(isinstance(k, str) for k in keywords):
         raise ValueError("'keywords' must be a list of strings")
+    regions = obj.get("regions") or []
+    if not isinstance(regions, list) or not all(isinstance(r, str) for r in regions):
+        raise ValueError("'regions' must be a list of strings")
     deadline = obj.get("deadline")
     deadlines_raw = deadline if isinstance(deadline, list) else ([deadline] if deadline else [])
     budget = obj.get("budget")
@@ -142,6 +146,7 @@ def record_from_json(obj: Any, *, tz: Any = UTC, notes: list[str] | None = None)
         "currency": _text(obj, "currency", 8) or ("EUR" if budget is not None else None),
         "kind": obj.get("kind") or "call",
         "keywords": [k for k in (_clean_line(w, 200) for w in keywords[:100]) if k],
+        "regions": [r for r in (_clean_line(w, 200) for w in regions[:50]) if r],
         "opens_at": parse_when(obj["opens_at"], end_of_day=False, tz=tz)
         if obj.get("opens_at")
         else None,

@@ -158,3 +158,37 @@ def test_dry_run_after_a_rules_change_lists_exact_changes_and_stores_nothing(ses
     assert {c.call_id: (c.added, c.removed) for c in applied.changes} == changes
     assert _tags(session)[third] == {"barn-och-skola"}
     assert school.id not in _tags(session)
+
+
+def test_the_stored_call_s_regions_address_and_kind_reach_the_rules(session):
+    needs = _needs(
+        programme_defaults=[
+            {"name": "Skolverket", "funders": ["skolverket.se"], "tags": ["barn-och-skola"]}
+        ],
+        applicants={
+            "only": [
+                {
+                    "name": "news-without-opportunity",
+                    "label": "a news item that announces nothing",
+                    "kinds": ["news"],
+                    "when_missing": True,
+                    "any": ["bidrag"],
+                }
+            ]
+        },
+        geography={"home": ["Västra Götaland"], "other": ["Skåne"]},
+    )
+    elsewhere = _add(session, "s", "Klimatanpassning", regions=["Skåne"])
+    ours = _add(session, "v", "Klimatanpassning", regions=["Västra Götaland"])
+    news = _add(session, "n", "Klimatanpassning i kommunen", kind="news")
+    funder = _add(session, "f", "Statsbidrag")
+    funder.url = "https://www.skolverket.se/statsbidrag"
+    session.add(funder)
+    session.flush()
+    run_match(session=session, needs=needs, now=NOW)
+    tags = _tags(session)
+    assert elsewhere.id not in tags and news.id not in tags
+    assert tags[ours.id] == {"miljo-och-bygg", "klimat-och-miljo"}
+    assert tags[funder.id] == {"barn-och-skola"}
+    reasons = session.exec(select(Tag).where(Tag.call_id == ours.id)).first().reasons
+    assert {"need": "Område", "match": "västra götaland"}.items() <= reasons[-1].items()
