@@ -353,7 +353,11 @@ def _threshold(days: int, thresholds: list[int]) -> int | None:
     return min(within) if within else None
 
 
-def _links(config: Config, subscriber: SubscriberView) -> tuple[str | None, str | None, str]:
+def _links(
+    config: Config, subscriber: SubscriberView, now: datetime
+) -> tuple[str | None, str | None, str]:
+    """The unsubscribe and preferences links, their tokens stamped with the digest's ``now``
+    (so a digest built twice at the same ``now`` is the same), and the mailto fallback."""
     from notifications.tokens import make_token
 
     settings = config.settings
@@ -366,12 +370,14 @@ def _links(config: Config, subscriber: SubscriberView) -> tuple[str | None, str 
         purpose="unsubscribe",
         subscriber_id=subscriber.id,
         version=subscriber.token_version,
+        now=now,
     )
     prefs = make_token(
         settings.secret_key,
         purpose="prefs",
         subscriber_id=subscriber.id,
         version=subscriber.token_version,
+        now=now,
     )
     base = settings.public_url
     return f"{base}/avregistrera/{unsubscribe}", f"{base}/prenumeration/{prefs}", mailto
@@ -563,7 +569,7 @@ def build_digest(
         return None
     year, week = week_label(now, tz)
     audience = audience_name(config, sub)
-    unsubscribe_url, prefs_url, mailto = _links(config, sub)
+    unsubscribe_url, prefs_url, mailto = _links(config, sub, now)
     return Digest(
         subscriber=sub,
         audience=audience,
