@@ -5,6 +5,11 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PG_TEST_URL ?= postgresql://postgres@127.0.0.1:5432/test
+# pytest-xdist workers: most tests wait on local servers and child processes, so more
+# workers than cores pay off; each test file runs whole on one worker (--dist loadfile),
+# each worker has its own template database (SQLite file, or a PostgreSQL database).
+TEST_WORKERS ?= 4
+XDIST := -n $(TEST_WORKERS) --dist loadfile
 
 .PHONY: install test test-postgres lint format run demo bench browser clean migration
 
@@ -23,10 +28,10 @@ browser: ## Debian's Chromium (browser tests; never downloaded by Playwright) an
 
 test: $(STAMP) browser ## lint, then the whole suite on SQLite
 	$(BIN)/ruff check .
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest $(XDIST)
 
-test-postgres: $(STAMP) ## the storage-touching tests again on PostgreSQL
-	BEVAKA_TEST_DATABASE_URL=$(PG_TEST_URL) $(BIN)/python -m pytest -m storage
+test-postgres: $(STAMP) ## the storage-touching tests again on PostgreSQL (a database per worker)
+	BEVAKA_TEST_DATABASE_URL=$(PG_TEST_URL) $(BIN)/python -m pytest $(XDIST) -m storage
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import email
 import email.policy
-import socket
 import ssl
 import threading
 from dataclasses import dataclass, field
@@ -15,12 +14,6 @@ from aiosmtpd.smtp import AuthResult, LoginPassword
 
 SMTP_USER = "bevaka"
 SMTP_PASSWORD = "s3cret-only-in-env"  # noqa: S105 - test server credential
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @dataclass

@@ -7,7 +7,7 @@ import sys
 
 import httpx
 import pytest
-from web_support import free_port
+from net_support import free_port
 
 
 def test_web_needs_a_secret_key(bevaka):

@@ -171,7 +171,7 @@ def test_sign_up_mail_through_a_real_smtp_server(
 
 
 def test_smtp_failure_is_a_polite_error(config_dir, db_url, tmp_path, engine, clock):
-    from web_support import free_port
+    from net_support import free_port
 
     config = make_config(config_dir, db_url, tmp_path)
     smtp = config.settings.smtp.model_copy(
