@@ -23,17 +23,72 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-def check_cron(value: str) -> str:
-    """Validate a five-field cron expression (minute hour day month day_of_week)."""
+#: standard cron's day-of-week numbers (0 and 7 are Sunday) as APScheduler's names
+_CRON_DAYS = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")
+
+
+def _cron_day(token: str, value: str) -> int:
+    token = token.strip().lower()
+    if token[:3] in _CRON_DAYS and len(token) >= 3:
+        return _CRON_DAYS.index(token[:3])
+    if token.isdigit() and 0 <= int(token) <= 7:
+        return int(token)
+    raise ValueError(
+        f"invalid cron expression {value!r}: day of week {token!r} is not 0-7 or a name"
+    )
+
+
+def _standard_weekdays(field: str, value: str) -> str:
+    """Standard cron's day-of-week field (0 or 7 = Sunday, 1 = Monday; ranges, lists,
+    steps, names) as an explicit APScheduler list of names: APScheduler's own numbers count
+    from Monday = 0, so ``1`` would otherwise mean Tuesday."""
+    if field == "*":
+        return field
+    days: set[int] = set()
+    for part in field.split(","):
+        span, _, step_text = part.partition("/")
+        if step_text and not step_text.isdigit() or step_text == "0":
+            raise ValueError(f"invalid cron expression {value!r}: bad step in {part!r}")
+        step = int(step_text or 1)
+        if span == "*":
+            low, high = 0, 6
+        elif "-" in span:
+            low, high = (_cron_day(t, value) for t in span.split("-", 1))
+        else:
+            low = _cron_day(span, value)
+            high = 7 if step_text else low
+        if low > high:
+            raise ValueError(f"invalid cron expression {value!r}: range {span!r} runs backwards")
+        days.update(d % 7 for d in range(low, high + 1, step))
+    return ",".join(_CRON_DAYS[d] for d in sorted(days))
+
+
+def cron_trigger(value: str, timezone=None):
+    """An APScheduler trigger for a five-field cron expression (minute hour day month
+    day_of_week) with standard cron meaning: ``0 7 * * 1`` fires on Mondays at 07:00."""
     from apscheduler.triggers.cron import CronTrigger
 
     parts = value.split()
     if len(parts) != CRON_FIELDS:
         raise ValueError(f"expected a cron expression with 5 fields, got {value!r}")
+    minute, hour, day, month, weekday = parts
+    weekdays = _standard_weekdays(weekday, value)
     try:
-        CronTrigger.from_crontab(value)
+        return CronTrigger(
+            minute=minute,
+            hour=hour,
+            day=day,
+            month=month,
+            day_of_week=weekdays,
+            timezone=timezone,
+        )
     except ValueError as exc:
         raise ValueError(f"invalid cron expression {value!r}: {exc}") from None
+
+
+def check_cron(value: str) -> str:
+    """Validate a five-field cron expression (minute hour day month day_of_week)."""
+    cron_trigger(value)
     return value
 
 

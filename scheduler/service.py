@@ -30,6 +30,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy.engine import Engine
 
 from config.loader import Config
+from config.schema import cron_trigger
 from scheduler.lock import SCHEDULER_LOCK, LeaseLock, owner_id
 from scheduler.logs import event
 from scheduler.pipeline import (
@@ -58,7 +59,7 @@ class JobSpec:
     func: Callable[[datetime], list[StageResult]]
 
     def trigger(self, tz) -> CronTrigger:
-        return CronTrigger.from_crontab(self.cron, timezone=tz)
+        return cron_trigger(self.cron, timezone=tz)
 
 
 def job_specs(config: Config, engine: Engine) -> list[JobSpec]:
