@@ -6,7 +6,9 @@ ignored. Secrets are not fields here: they come only from the environment.
 
 from __future__ import annotations
 
+import math
 import re
+from collections import Counter
 from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -189,6 +191,38 @@ class WebSettings(Strict):
     signup_rate_limit_per_hour: int = Field(5, ge=1)
 
 
+#: the least a BEVAKA_SECRET_KEY must have: characters, and estimated bits of entropy
+SECRET_KEY_MIN_CHARS = 32
+SECRET_KEY_MIN_BITS = 128
+_KEY_ADVICE = "make one with `bevaka secret generate`"
+
+
+def secret_key_bits(key: str) -> float:
+    """A conservative estimate of a key's entropy: its length times the Shannon entropy of
+    its characters (a repeated or few-letter key scores low, a random one ~5.9 bits a char)."""
+    if not key:
+        return 0.0
+    counts = Counter(key)
+    per_char = max(0.0, -sum(n / len(key) * math.log2(n / len(key)) for n in counts.values()))
+    return per_char * len(key)
+
+
+def check_secret_key(key: str) -> str:
+    """The key, or ValueError saying why it is too weak (never the key itself)."""
+    if len(key) < SECRET_KEY_MIN_CHARS:
+        raise ValueError(
+            f"BEVAKA_SECRET_KEY is too short ({len(key)} characters, at least "
+            f"{SECRET_KEY_MIN_CHARS} needed): {_KEY_ADVICE}"
+        )
+    bits = secret_key_bits(key)
+    if bits < SECRET_KEY_MIN_BITS:
+        raise ValueError(
+            f"BEVAKA_SECRET_KEY is too predictable (about {bits:.0f} bits of entropy, at least "
+            f"{SECRET_KEY_MIN_BITS} needed): {_KEY_ADVICE}"
+        )
+    return key
+
+
 class Settings(Strict):
     """config/settings.yaml."""
 
@@ -211,6 +245,11 @@ class Settings(Strict):
         except (ZoneInfoNotFoundError, ValueError):
             raise ValueError(f"unknown time zone {value!r}") from None
         return value
+
+    @field_validator("secret_key")
+    @classmethod
+    def _secret_key(cls, value: str | None) -> str | None:
+        return None if value is None else check_secret_key(value)
 
     @field_validator("public_url")
     @classmethod

@@ -67,7 +67,7 @@ def example_config(
     directory: Path | None = None,
     *,
     public_url: str | None = "https://bevaka.lidkoping.se",
-    secret_key: str | None = "example-secret-key",  # noqa: S107 - example data
+    secret_key: str | None = "example-secret-key-9fK2mQ7xVb4Lp8Rz",  # noqa: S107 - example data
     **smtp: object,
 ) -> Config:
     settings = Settings().model_copy(

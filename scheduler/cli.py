@@ -35,7 +35,9 @@ app = typer.Typer(
 config_app = typer.Typer(help="Check the configuration.", no_args_is_help=True)
 db_app = typer.Typer(help="Manage the database schema.", no_args_is_help=True)
 calls_app = typer.Typer(help="List, show and import calls.", no_args_is_help=True)
+secret_app = typer.Typer(help="Make a BEVAKA_SECRET_KEY.", no_args_is_help=True)
 app.add_typer(config_app, name="config")
+app.add_typer(secret_app, name="secret")
 app.add_typer(db_app, name="db")
 app.add_typer(calls_app, name="calls")
 
@@ -77,6 +79,22 @@ def config_check(ctx: typer.Context) -> None:
         f"config OK: {cfg.directory} — {len(cfg.sources.sources)} sources ({enabled} enabled), "
         f"{len(cfg.needs.departments)} förvaltningar, {len(cfg.needs.topics)} topics"
     )
+
+
+# --- secret --------------------------------------------------------------------------
+
+
+@secret_app.command("generate")
+def secret_generate() -> None:
+    """Print a new random BEVAKA_SECRET_KEY (48 random bytes, URL-safe) on stdout.
+
+    Needs no configuration. Example: echo "BEVAKA_SECRET_KEY=$(bevaka secret generate)" >> /etc/bevaka/bevaka.env
+    """
+    import secrets
+
+    from config.schema import check_secret_key
+
+    sys.stdout.write(check_secret_key(secrets.token_urlsafe(48)) + "\n")
 
 
 # --- db ------------------------------------------------------------------------------

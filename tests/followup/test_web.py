@@ -14,7 +14,7 @@ from config.loader import Config, load_config
 from notifications.tokens import make_token
 from storage.models import Analysis, Decision, Subscriber
 
-SECRET = "test-secret-key-for-followup-web"
+SECRET = "test-secret-key-for-followup-web-7Hq2Zp9Kx4"
 NOW = datetime(2026, 11, 23, 9, tzinfo=UTC)
 
 
