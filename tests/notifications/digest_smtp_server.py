@@ -115,7 +115,7 @@ class SmtpServer:
             "security": self.security,
             "retry_backoff_seconds": 0,
             "max_attempts": 3,
-            "timeout_seconds": 10,
+            "timeout_seconds": 60,  # a wait for the local server's answer, not a limit tested
         }
         values.update(extra)
         return values
