@@ -5,16 +5,38 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PG_TEST_URL ?= postgresql://postgres@127.0.0.1:5432/test
+# pytest-xdist workers: most tests wait on local servers and child processes, so more
+# workers than cores pay off; each test file runs whole on one worker (--dist loadfile),
+# each worker has its own template database (SQLite file, or a PostgreSQL database).
+TEST_WORKERS ?= 4
+XDIST := -n $(TEST_WORKERS) --dist loadfile
 
-.PHONY: install test test-postgres lint format run demo bench browser clean migration
+.PHONY: install install-production lock test test-postgres lint format run demo bench browser clean migration
 
-$(STAMP): pyproject.toml
+# The lock files: the exact versions (with hashes) that the suite was run with.
+# requirements.lock is what a server installs; requirements-dev.lock adds the dev extras.
+LOCK := requirements.lock
+DEV_LOCK := requirements-dev.lock
+COMPILE := $(BIN)/pip-compile --quiet --generate-hashes --allow-unsafe --strip-extras --no-emit-index-url --no-emit-find-links
+
+$(STAMP): pyproject.toml $(DEV_LOCK)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet --require-hashes -r $(DEV_LOCK)
+	$(BIN)/pip install --quiet --no-deps -e .
 	touch $(STAMP)
 
-install: $(STAMP) ## create .venv and install Bevaka with its dev extras
+install: $(STAMP) ## create .venv and install Bevaka with its dev extras, from the lock
+
+install-production: ## a server's .venv: the locked runtime dependencies only (no dev extras), Bevaka itself not editable
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet --require-hashes -r $(LOCK)
+	$(BIN)/pip install --quiet --no-deps .
+
+lock: $(STAMP) ## regenerate the lock files from pyproject.toml (after adding or upgrading a dependency)
+	$(COMPILE) --output-file $(LOCK) pyproject.toml
+	$(COMPILE) --extra dev --output-file $(DEV_LOCK) pyproject.toml
 
 browser: ## Debian's Chromium (browser tests; never downloaded by Playwright), poppler-utils (PDF page to PNG) and axe-core (npm)
 	@if ! command -v chromium >/dev/null 2>&1 || ! command -v pdftoppm >/dev/null 2>&1; then \
@@ -27,10 +49,10 @@ browser: ## Debian's Chromium (browser tests; never downloaded by Playwright), p
 
 test: $(STAMP) browser ## lint, then the whole suite on SQLite
 	$(BIN)/ruff check .
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest $(XDIST)
 
-test-postgres: $(STAMP) ## the storage-touching tests again on PostgreSQL
-	BEVAKA_TEST_DATABASE_URL=$(PG_TEST_URL) $(BIN)/python -m pytest -m storage
+test-postgres: $(STAMP) ## the storage-touching tests again on PostgreSQL (a database per worker)
+	BEVAKA_TEST_DATABASE_URL=$(PG_TEST_URL) $(BIN)/python -m pytest $(XDIST) -m storage
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

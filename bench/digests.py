@@ -37,7 +37,7 @@ def _config(database_url: str, smtp_port: int, workdir: str):
         update={
             "database_url": database_url,
             "public_url": "https://bevaka.lidkoping.se",
-            "secret_key": "bench-secret-key-not-a-real-one",
+            "secret_key": "bench-secret-key-not-a-real-one-7Hx2Qm9Zp4",
             "smtp": base.smtp.model_copy(
                 update={"host": "127.0.0.1", "port": smtp_port, "security": "none"}
             ),

@@ -79,7 +79,7 @@ def _env(directory: Path, config: Path | None = None) -> dict[str, str]:
     env.pop("DATABASE_URL", None)
     if config is not None:
         env["BEVAKA_CONFIG"] = str(config)
-        env["BEVAKA_SECRET_KEY"] = "bench-secret-key-not-a-real-one"
+        env["BEVAKA_SECRET_KEY"] = "bench-secret-key-not-a-real-one-7Hx2Qm9Zp4"
     return env
 
 

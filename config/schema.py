@@ -6,7 +6,9 @@ ignored. Secrets are not fields here: they come only from the environment.
 
 from __future__ import annotations
 
+import math
 import re
+from collections import Counter
 from collections.abc import Mapping
 from datetime import date
 from typing import Annotated, Any, Literal
@@ -24,17 +26,72 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-def check_cron(value: str) -> str:
-    """Validate a five-field cron expression (minute hour day month day_of_week)."""
+#: standard cron's day-of-week numbers (0 and 7 are Sunday) as APScheduler's names
+_CRON_DAYS = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")
+
+
+def _cron_day(token: str, value: str) -> int:
+    token = token.strip().lower()
+    if token[:3] in _CRON_DAYS and len(token) >= 3:
+        return _CRON_DAYS.index(token[:3])
+    if token.isdigit() and 0 <= int(token) <= 7:
+        return int(token)
+    raise ValueError(
+        f"invalid cron expression {value!r}: day of week {token!r} is not 0-7 or a name"
+    )
+
+
+def _standard_weekdays(field: str, value: str) -> str:
+    """Standard cron's day-of-week field (0 or 7 = Sunday, 1 = Monday; ranges, lists,
+    steps, names) as an explicit APScheduler list of names: APScheduler's own numbers count
+    from Monday = 0, so ``1`` would otherwise mean Tuesday."""
+    if field == "*":
+        return field
+    days: set[int] = set()
+    for part in field.split(","):
+        span, _, step_text = part.partition("/")
+        if step_text and not step_text.isdigit() or step_text == "0":
+            raise ValueError(f"invalid cron expression {value!r}: bad step in {part!r}")
+        step = int(step_text or 1)
+        if span == "*":
+            low, high = 0, 6
+        elif "-" in span:
+            low, high = (_cron_day(t, value) for t in span.split("-", 1))
+        else:
+            low = _cron_day(span, value)
+            high = 7 if step_text else low
+        if low > high:
+            raise ValueError(f"invalid cron expression {value!r}: range {span!r} runs backwards")
+        days.update(d % 7 for d in range(low, high + 1, step))
+    return ",".join(_CRON_DAYS[d] for d in sorted(days))
+
+
+def cron_trigger(value: str, timezone=None):
+    """An APScheduler trigger for a five-field cron expression (minute hour day month
+    day_of_week) with standard cron meaning: ``0 7 * * 1`` fires on Mondays at 07:00."""
     from apscheduler.triggers.cron import CronTrigger
 
     parts = value.split()
     if len(parts) != CRON_FIELDS:
         raise ValueError(f"expected a cron expression with 5 fields, got {value!r}")
+    minute, hour, day, month, weekday = parts
+    weekdays = _standard_weekdays(weekday, value)
     try:
-        CronTrigger.from_crontab(value)
+        return CronTrigger(
+            minute=minute,
+            hour=hour,
+            day=day,
+            month=month,
+            day_of_week=weekdays,
+            timezone=timezone,
+        )
     except ValueError as exc:
         raise ValueError(f"invalid cron expression {value!r}: {exc}") from None
+
+
+def check_cron(value: str) -> str:
+    """Validate a five-field cron expression (minute hour day month day_of_week)."""
+    cron_trigger(value)
     return value
 
 
@@ -136,6 +193,38 @@ class WebSettings(Strict):
     trusted_proxies: list[str] = Field(default_factory=list)
 
 
+#: the least a BEVAKA_SECRET_KEY must have: characters, and estimated bits of entropy
+SECRET_KEY_MIN_CHARS = 32
+SECRET_KEY_MIN_BITS = 128
+_KEY_ADVICE = "make one with `bevaka secret generate`"
+
+
+def secret_key_bits(key: str) -> float:
+    """A conservative estimate of a key's entropy: its length times the Shannon entropy of
+    its characters (a repeated or few-letter key scores low, a random one ~5.9 bits a char)."""
+    if not key:
+        return 0.0
+    counts = Counter(key)
+    per_char = max(0.0, -sum(n / len(key) * math.log2(n / len(key)) for n in counts.values()))
+    return per_char * len(key)
+
+
+def check_secret_key(key: str) -> str:
+    """The key, or ValueError saying why it is too weak (never the key itself)."""
+    if len(key) < SECRET_KEY_MIN_CHARS:
+        raise ValueError(
+            f"BEVAKA_SECRET_KEY is too short ({len(key)} characters, at least "
+            f"{SECRET_KEY_MIN_CHARS} needed): {_KEY_ADVICE}"
+        )
+    bits = secret_key_bits(key)
+    if bits < SECRET_KEY_MIN_BITS:
+        raise ValueError(
+            f"BEVAKA_SECRET_KEY is too predictable (about {bits:.0f} bits of entropy, at least "
+            f"{SECRET_KEY_MIN_BITS} needed): {_KEY_ADVICE}"
+        )
+    return key
+
+
 class Settings(Strict):
     """config/settings.yaml."""
 
@@ -158,6 +247,11 @@ class Settings(Strict):
         except (ZoneInfoNotFoundError, ValueError):
             raise ValueError(f"unknown time zone {value!r}") from None
         return value
+
+    @field_validator("secret_key")
+    @classmethod
+    def _secret_key(cls, value: str | None) -> str | None:
+        return None if value is None else check_secret_key(value)
 
     @field_validator("public_url")
     @classmethod

@@ -41,6 +41,9 @@ from storage.records import CallData
 
 #: seconds a child gets beyond CLOSESPIDER_TIMEOUT to close cleanly before it is killed
 KILL_GRACE_SECONDS = 30
+#: seconds a child may take to start (Python, Scrapy, its first spider); not counted
+#: against any crawl's limit
+CHILD_START_SECONDS = 120
 #: how often the parent looks at a crawl process's progress
 WATCH_SECONDS = 0.5
 ROOT = Path(__file__).resolve().parent.parent
@@ -160,17 +163,28 @@ def _read_summary(path: Path) -> dict | None:
         return None
 
 
-def _run_child(jobs: list[dict[str, Any]], timeout: float, parallel: int = 1) -> ChildOutcome:
+def _run_child(
+    jobs: list[dict[str, Any]], timeout: float, parallel: int = 1, start_limit: float | None = None
+) -> ChildOutcome:
     """Run crawls in one child process; ``jobs`` are ``{"source", "settings"}`` dicts.
 
-    ``timeout`` is a watchdog, not a limit on the whole batch: the child is killed when no
-    crawl has ended for that long (each crawl stops itself at its own time limit, and a
-    queued one starts when another ends, so a longer silence means the process is stuck)."""
+    The watchdog counts events, not the batch's length: the child writes a marker when a
+    crawl's spider opens and its summary when the crawl ends. It is killed when a crawl has
+    been open for longer than ``timeout`` (each crawl stops itself at its own time limit),
+    when ``timeout`` passes with no crawl open and none starting, or when no crawl has
+    opened ``start_limit`` seconds after the process started (its Python and Scrapy start-up
+    is not counted against any crawl)."""
+    if start_limit is None:
+        start_limit = max(_start_limit(job["settings"]) for job in jobs)
     with tempfile.TemporaryDirectory(prefix="bevaka-crawl-") as tmp:
         results = [Path(tmp) / f"result-{i}.json" for i in range(len(jobs))]
+        opened = [r.with_suffix(".opened") for r in results]
         log_path = Path(tmp) / "crawl.log"
         job = {
-            "crawls": [{**j, "result": str(r)} for j, r in zip(jobs, results, strict=True)],
+            "crawls": [
+                {**j, "result": str(r), "opened": str(o)}
+                for j, r, o in zip(jobs, results, opened, strict=True)
+            ],
             "parallel": parallel,
         }
         env = dict(os.environ)
@@ -189,26 +203,21 @@ def _run_child(jobs: list[dict[str, Any]], timeout: float, parallel: int = 1) ->
             with contextlib.suppress(BrokenPipeError):  # a child that died at once
                 child.stdin.write(json.dumps(job).encode("utf-8"))
                 child.stdin.close()
-            killed = False
-            ended, last_progress = 0, time.monotonic()
+            watchdog = _Watchdog(opened, results, timeout, start_limit, time.monotonic())
+            killed = ""
             while True:
                 try:
                     child.wait(timeout=WATCH_SECONDS)
                     break
                 except subprocess.TimeoutExpired:
-                    now = sum(r.is_file() for r in results)
-                    if now > ended:
-                        ended, last_progress = now, time.monotonic()
-                    elif time.monotonic() - last_progress > timeout:
+                    killed = watchdog.verdict(time.monotonic())
+                    if killed:
                         child.kill()
                         child.wait()
-                        killed = True
                         break
         summaries = [_read_summary(r) for r in results]
         if killed:
-            return ChildOutcome(
-                summaries, f"timed out after {timeout:.0f} s (crawl process killed)", True
-            )
+            return ChildOutcome(summaries, f"{killed} (crawl process killed)", True)
         if child.returncode == 0 and all(x is not None for x in summaries):
             return ChildOutcome(summaries)
         tail = _tail(log_path)
@@ -216,6 +225,47 @@ def _run_child(jobs: list[dict[str, Any]], timeout: float, parallel: int = 1) ->
         return ChildOutcome(
             summaries, f"crawl process exited with status {child.returncode}: {last}"[:1000]
         )
+
+
+@dataclass
+class _Watchdog:
+    """Decides from the child's marker files (a crawl opened, a crawl ended) and the times
+    they were first seen whether the child is stuck. Times are ``time.monotonic()``."""
+
+    opened: list[Path]
+    ended: list[Path]
+    timeout: float
+    start_limit: float
+    spawned: float
+    opened_at: dict[int, float] = field(default_factory=dict)
+    ended_at: dict[int, float] = field(default_factory=dict)
+
+    def verdict(self, now: float) -> str:
+        """Why the child must be killed at ``now``, or "" while it is making progress."""
+        for i, (opened, ended) in enumerate(zip(self.opened, self.ended, strict=True)):
+            if i not in self.ended_at and ended.is_file():
+                self.ended_at[i] = now
+                self.opened_at.setdefault(i, now)
+            if i not in self.opened_at and opened.is_file():
+                self.opened_at[i] = now
+        if not self.opened_at:
+            if now - self.spawned > self.start_limit:
+                return f"no crawl started within {self.start_limit:.0f} s"
+            return ""
+        open_since = [t for i, t in self.opened_at.items() if i not in self.ended_at]
+        if open_since and now - min(open_since) > self.timeout:
+            return f"timed out after {self.timeout:.0f} s"
+        last_event = max([*self.opened_at.values(), *self.ended_at.values()])
+        if not open_since and now - last_event > self.timeout:
+            return f"timed out after {self.timeout:.0f} s with no crawl running"
+        return ""
+
+
+def _start_limit(settings: dict[str, Any]) -> float:
+    """How long a child may take to start (Python, Scrapy, the first spider) before it is
+    killed as stuck: setting BEVAKA_CHILD_START_SECONDS (default CHILD_START_SECONDS)."""
+    limit = settings.get("BEVAKA_CHILD_START_SECONDS")
+    return CHILD_START_SECONDS if limit is None else float(limit)
 
 
 def _timeout(settings: dict[str, Any]) -> float:
@@ -513,6 +563,7 @@ def _child_main() -> int:
     job = json.loads(sys.stdin.read())
     from urllib.parse import urlsplit
 
+    from scrapy import signals
     from scrapy.crawler import Crawler, CrawlerProcess
     from scrapy.settings import Settings
 
@@ -537,6 +588,9 @@ def _child_main() -> int:
     running: dict[int, set[str]] = {}
     started: list[Crawler] = []
 
+    def opened(index: int) -> None:  # the parent's watchdog starts this crawl's clock
+        Path(crawls[index]["opened"]).touch()
+
     def ended(outcome: Any, index: int, crawler: Crawler) -> None:
         running.pop(index, None)
         try:
@@ -560,6 +614,9 @@ def _child_main() -> int:
                 init_reactor=not started,  # the first one installs the reactor
             )
             started.append(crawler)
+            crawler.signals.connect(
+                lambda index=index, **_: opened(index), signal=signals.spider_opened, weak=False
+            )
             deferred = process.crawl(crawler, source=entries[index])
             deferred.addBoth(ended, index, crawler)
 

@@ -20,8 +20,10 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from email.utils import parsedate_to_datetime
 from html.parser import HTMLParser
-from urllib.parse import quote, urljoin, urlsplit
+from urllib.parse import urljoin, urlsplit
 from zoneinfo import ZoneInfo
+
+from w3lib.url import safe_url_string
 
 STOCKHOLM = ZoneInfo("Europe/Stockholm")
 
@@ -814,8 +816,10 @@ def sitevision_id(url: str | None) -> str | None:
 
 
 def safe_http_url(url: str | None, base: str | None = None) -> str | None:
-    """An absolute http(s) URL, resolved against ``base``; None for anything else
-    (``javascript:``, ``data:``, ``mailto:``, empty, too long, no host)."""
+    """An absolute http(s) URL, resolved against ``base`` and made safe by w3lib (an IDN host
+    in its ``xn--`` form, the path and query percent-encoded as UTF-8); None for anything
+    else (``javascript:``, ``data:``, ``mailto:``, empty, too long, no host, user info).
+    The one URL check: the digest and the web use it too (``notifications.formatting``)."""
     if not url or not isinstance(url, str):
         return None
     if len(url) > MAX_URL_CHARS:
@@ -837,4 +841,7 @@ def safe_http_url(url: str | None, base: str | None = None) -> str | None:
         return None
     if parts.username or parts.password:
         return None
-    return quote(absolute, safe=":/?#[]@!$&'()*+,;=%~")
+    try:
+        return safe_url_string(absolute)
+    except ValueError:  # a host that IDNA refuses
+        return None

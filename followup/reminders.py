@@ -113,9 +113,9 @@ def told_reminders(*, session: Session, subscriber_id: int, call_ids: list[int])
     return {(call_id, reason) for call_id, reason in rows}
 
 
-def decision_url(config: Config, subscriber: Any, call_id: int) -> str | None:
-    """The representative's own link to the decision page of a call (their "prefs" token),
-    or None without public_url or secret key."""
+def decision_url(config: Config, subscriber: Any, call_id: int, now: datetime) -> str | None:
+    """The representative's own link to the decision page of a call (their "prefs" token,
+    stamped with ``now``), or None without public_url or secret key."""
     from notifications.tokens import make_token
 
     settings = config.settings
@@ -126,6 +126,7 @@ def decision_url(config: Config, subscriber: Any, call_id: int) -> str | None:
         purpose="prefs",
         subscriber_id=subscriber.id,
         version=subscriber.token_version,
+        now=now,
     )
     return f"{settings.public_url}/utlysning/{call_id}/beslut/{token}"
 
@@ -168,7 +169,7 @@ def reminder_section(session: Session, config: Config, subscriber: Any, now: dat
             session=session, call_id=r.call_id, department=r.department
         ):
             notes.append("Nytto- och riskanalysen är inte ifylld ännu.")
-        link = decision_url(config, subscriber, r.call_id)
+        link = decision_url(config, subscriber, r.call_id, now)
         if link:
             notes.append(f"Uppdatera beslutet: {link}")
         section.entries.append(

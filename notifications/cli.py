@@ -133,6 +133,52 @@ def subscribers_remove(
     console.print(f"removed {escape(email)}")
 
 
+@subscribers_app.command("export")
+def subscribers_export(
+    ctx: typer.Context,
+    email: Annotated[str, typer.Argument(help="The subscriber's email address")],
+) -> None:
+    """Everything Bevaka stores about one address, as JSON on stdout (a subject access
+    request): the subscriber, topics, digest ledger, announcements, decisions and analyses.
+
+    Example: bevaka subscribers export anna.berg@lidkoping.se > anna.json
+    """
+    from notifications.personal import export_subscriber
+
+    with state(ctx).session() as session:
+        data = export_subscriber(session=session, email=email)
+    if data is None:
+        fail(f"no subscriber {email!r}", code=EXIT_CONFIG)
+    print_json(data)
+
+
+@subscribers_app.command("forget")
+def subscribers_forget(
+    ctx: typer.Context,
+    email: Annotated[str, typer.Argument(help="The subscriber's email address")],
+) -> None:
+    """Erase one address: name, förvaltning and topics go, the address is replaced by a
+    placeholder everywhere (the ledger keeps its weeks and counts without it), every link
+    mailed to it stops working, and its files in the outbox are deleted.
+
+    Example: bevaka subscribers forget anna.berg@lidkoping.se
+    """
+    from notifications.personal import forget_subscriber
+
+    st = state(ctx)
+    with st.session() as session:
+        changed = forget_subscriber(
+            session=session,
+            email=email,
+            now=now_utc(),
+            outbox=Path(st.settings.digest.outbox_dir),
+        )
+    if changed is None:
+        fail(f"no subscriber {email!r}", code=EXIT_CONFIG)
+    summary = ", ".join(f"{n} {kind.replace('_', ' ')}" for kind, n in changed.items())
+    console.print(f"forgot {escape(email)} ({summary})", soft_wrap=True)
+
+
 @subscribers_app.command("list")
 def subscribers_list(
     ctx: typer.Context,

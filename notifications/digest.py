@@ -425,7 +425,11 @@ def _threshold(days: int, thresholds: list[int]) -> int | None:
     return min(within) if within else None
 
 
-def _links(config: Config, subscriber: SubscriberView) -> tuple[str | None, str | None, str]:
+def _links(
+    config: Config, subscriber: SubscriberView, now: datetime
+) -> tuple[str | None, str | None, str]:
+    """The unsubscribe and preferences links, their tokens stamped with the digest's ``now``
+    (so a digest built twice at the same ``now`` is the same), and the mailto fallback."""
     from notifications.tokens import make_token
 
     settings = config.settings
@@ -438,12 +442,14 @@ def _links(config: Config, subscriber: SubscriberView) -> tuple[str | None, str 
         purpose="unsubscribe",
         subscriber_id=subscriber.id,
         version=subscriber.token_version,
+        now=now,
     )
     prefs = make_token(
         settings.secret_key,
         purpose="prefs",
         subscriber_id=subscriber.id,
         version=subscriber.token_version,
+        now=now,
     )
     base = settings.public_url
     return f"{base}/avregistrera/{unsubscribe}", f"{base}/prenumeration/{prefs}", mailto
@@ -936,7 +942,9 @@ SECTION_BUILDERS: tuple[Callable[[DigestInput], Section], ...] = (
 )
 
 
-def _call_tokens(config: Config, sub: SubscriberView, sections: list[Section]) -> dict[int, str]:
+def _call_tokens(
+    config: Config, sub: SubscriberView, sections: list[Section], now: datetime
+) -> dict[int, str]:
     from notifications.tokens import make_call_token
 
     settings = config.settings
@@ -949,6 +957,7 @@ def _call_tokens(config: Config, sub: SubscriberView, sections: list[Section]) -
             subscriber_id=sub.id,
             version=sub.token_version,
             call_id=entry.call_id,
+            now=now,
         )
         for section in sections
         for entry in section.entries
@@ -994,7 +1003,7 @@ def build_digest(
     tz = settings.tz
     year, week = week_label(now, tz)
     audience = audience_name(config, sub)
-    unsubscribe_url, prefs_url, mailto = _links(config, sub)
+    unsubscribe_url, prefs_url, mailto = _links(config, sub, now)
     return Digest(
         subscriber=sub,
         audience=audience,
@@ -1011,7 +1020,7 @@ def build_digest(
         public_url=settings.public_url,
         coordinator_email=settings.digest.coordinator_email,
         empty=empty,
-        call_tokens=_call_tokens(config, sub, sections),
+        call_tokens=_call_tokens(config, sub, sections, now),
     )
 
 

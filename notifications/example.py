@@ -63,11 +63,15 @@ def example_sources() -> SourcesFile:
     )
 
 
+#: the example's BEVAKA_SECRET_KEY (example data, never a real key)
+EXAMPLE_SECRET_KEY = "example-secret-key-9fK2mQ7xVb4Lp8Rz"  # noqa: S105
+
+
 def example_config(
     directory: Path | None = None,
     *,
     public_url: str | None = "https://bevaka.lidkoping.se",
-    secret_key: str | None = "example-secret-key",  # noqa: S107 - example data
+    secret_key: str | None = EXAMPLE_SECRET_KEY,
     **smtp: object,
 ) -> Config:
     settings = Settings().model_copy(

@@ -20,7 +20,6 @@ from datetime import date, datetime
 from os import PathLike
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 from babel.dates import format_date as _babel_date
@@ -126,20 +125,12 @@ def week_key(now: datetime, tz: TzLike = None) -> str:
 
 
 def safe_url(url: Any) -> str:
-    """The URL when it is an absolute http(s) URL with a host, else ``"#"`` (no
-    ``javascript:``, ``data:`` or relative links from scraped data)."""
-    if not isinstance(url, str):
-        return "#"
-    candidate = url.strip()
-    if not candidate or any(ord(ch) < 32 or ord(ch) == 127 or ch.isspace() for ch in candidate):
-        return "#"
-    try:
-        parts = urlsplit(candidate)
-    except ValueError:
-        return "#"
-    if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
-        return "#"
-    return candidate
+    """The URL made safe by the crawler's one URL check (``safe_http_url``: absolute http(s)
+    with a host, IDN host as ``xn--``, percent-encoded) or ``"#"`` (no ``javascript:``,
+    ``data:`` or relative links from scraped data)."""
+    from crawler.textparse import safe_http_url
+
+    return (safe_http_url(url) if isinstance(url, str) else None) or "#"
 
 
 _KEPT_SPACES = {"\u00a0", "\u202f"}  # no-break spaces (Swedish digit grouping) stay

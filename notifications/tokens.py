@@ -8,9 +8,9 @@ The key comes from ``BEVAKA_SECRET_KEY`` (settings.secret_key), never from YAML.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
+from datetime import datetime
 
-from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
+from itsdangerous import BadSignature, SignatureExpired, TimestampSigner, URLSafeTimedSerializer
 
 PURPOSES = ("prefs", "unsubscribe", "calendar", "signup")
 
@@ -31,11 +31,28 @@ class TokenData:
     email: str | None = None
 
 
-@lru_cache(maxsize=8)
-def _serializer(secret_key: str) -> URLSafeTimedSerializer:
+class _ClockSigner(TimestampSigner):
+    """A timestamp signer whose "now" is given (the caller's clock), not read from the system:
+    a token made and read at a given time is the same on every machine and every run."""
+
+    def __init__(self, *args, now: datetime | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._now = now
+
+    def get_timestamp(self) -> int:
+        if self._now is None:
+            return super().get_timestamp()
+        return int(self._now.timestamp())
+
+
+def _serializer(
+    secret_key: str, now: datetime | None, salt: str = "bevaka-subscriber-link"
+) -> URLSafeTimedSerializer:
     if not secret_key:
         raise TokenError("no secret key configured (set BEVAKA_SECRET_KEY)")
-    return URLSafeTimedSerializer(secret_key, salt="bevaka-subscriber-link")
+    return URLSafeTimedSerializer(
+        secret_key, salt=salt, signer=_ClockSigner, signer_kwargs={"now": now}
+    )
 
 
 def make_token(
@@ -45,20 +62,29 @@ def make_token(
     subscriber_id: int | None = None,
     version: int = 1,
     email: str | None = None,
+    now: datetime | None = None,
 ) -> str:
+    """A signed token stamped with ``now`` (an aware datetime; default the system clock)."""
     if purpose not in PURPOSES:
         raise ValueError(f"unknown token purpose {purpose!r}")
     payload = {"s": subscriber_id, "v": version, "p": purpose}
     if email is not None:
         payload["e"] = email
-    return _serializer(secret_key).dumps(payload)
+    return _serializer(secret_key, now).dumps(payload)
 
 
-def read_token(secret_key: str, token: str, *, purpose: str, max_age_seconds: int) -> TokenData:
-    """Verify signature, age and purpose. The caller must still compare ``version`` with the
-    subscriber's current ``token_version``."""
+def read_token(
+    secret_key: str,
+    token: str,
+    *,
+    purpose: str,
+    max_age_seconds: int,
+    now: datetime | None = None,
+) -> TokenData:
+    """Verify signature, age (at ``now``; default the system clock) and purpose. The caller
+    must still compare ``version`` with the subscriber's current ``token_version``."""
     try:
-        payload = _serializer(secret_key).loads(token, max_age=max_age_seconds)
+        payload = _serializer(secret_key, now).loads(token, max_age=max_age_seconds)
     except SignatureExpired:
         raise TokenError("the link has expired", expired=True) from None
     except BadSignature:
@@ -92,32 +118,41 @@ class CallTokenData:
     purpose: str
 
 
-@lru_cache(maxsize=8)
-def _call_serializer(secret_key: str) -> URLSafeTimedSerializer:
-    if not secret_key:
-        raise TokenError("no secret key configured (set BEVAKA_SECRET_KEY)")
-    return URLSafeTimedSerializer(secret_key, salt="bevaka-call-link")
+CALL_SALT = "bevaka-call-link"
 
 
 def make_call_token(
-    secret_key: str, *, purpose: str, subscriber_id: int, version: int, call_id: int
+    secret_key: str,
+    *,
+    purpose: str,
+    subscriber_id: int,
+    version: int,
+    call_id: int,
+    now: datetime | None = None,
 ) -> str:
     """A link token for one subscriber and one call ("act": record the förvaltning's choice;
-    "share": forward the call). Like the unsubscribe token, it dies when ``token_version``
-    moves on; it is valid for one call only."""
+    "share": forward the call), stamped with ``now`` (the digest's clock; default the system
+    clock). Like the unsubscribe token, it dies when ``token_version`` moves on; it is valid
+    for one call only."""
     if purpose not in CALL_PURPOSES:
         raise ValueError(f"unknown call token purpose {purpose!r}")
     payload = {"s": subscriber_id, "v": version, "c": call_id, "p": purpose}
-    return _call_serializer(secret_key).dumps(payload)
+    return _serializer(secret_key, now, CALL_SALT).dumps(payload)
 
 
 def read_call_token(
-    secret_key: str, token: str, *, purpose: str, call_id: int, max_age_seconds: int
+    secret_key: str,
+    token: str,
+    *,
+    purpose: str,
+    call_id: int,
+    max_age_seconds: int,
+    now: datetime | None = None,
 ) -> CallTokenData:
-    """Verify signature, age, purpose and call. The caller compares ``version`` with the
-    subscriber's ``token_version``."""
+    """Verify signature, age (at ``now``; default the system clock), purpose and call. The
+    caller compares ``version`` with the subscriber's ``token_version``."""
     try:
-        payload = _call_serializer(secret_key).loads(token, max_age=max_age_seconds)
+        payload = _serializer(secret_key, now, CALL_SALT).loads(token, max_age=max_age_seconds)
     except SignatureExpired:
         raise TokenError("the link has expired", expired=True) from None
     except BadSignature:

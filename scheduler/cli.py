@@ -33,9 +33,11 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 config_app = typer.Typer(help="Check the configuration.", no_args_is_help=True)
-db_app = typer.Typer(help="Manage the database schema.", no_args_is_help=True)
+db_app = typer.Typer(help="Manage the database: schema, backup, restore.", no_args_is_help=True)
 calls_app = typer.Typer(help="List, show and import calls.", no_args_is_help=True)
+secret_app = typer.Typer(help="Make a BEVAKA_SECRET_KEY.", no_args_is_help=True)
 app.add_typer(config_app, name="config")
+app.add_typer(secret_app, name="secret")
 app.add_typer(db_app, name="db")
 app.add_typer(calls_app, name="calls")
 
@@ -79,6 +81,22 @@ def config_check(ctx: typer.Context) -> None:
     )
 
 
+# --- secret --------------------------------------------------------------------------
+
+
+@secret_app.command("generate")
+def secret_generate() -> None:
+    """Print a new random BEVAKA_SECRET_KEY (48 random bytes, URL-safe) on stdout.
+
+    Needs no configuration. Example: echo "BEVAKA_SECRET_KEY=$(bevaka secret generate)" >> /etc/bevaka/bevaka.env
+    """
+    import secrets
+
+    from config.schema import check_secret_key
+
+    sys.stdout.write(check_secret_key(secrets.token_urlsafe(48)) + "\n")
+
+
 # --- db ------------------------------------------------------------------------------
 
 
@@ -97,6 +115,57 @@ def db_upgrade(ctx: typer.Context) -> None:
     except Exception as exc:  # noqa: BLE001 - report any driver error without a traceback
         fail(f"cannot upgrade {redact_url(url)}: {exc.__class__.__name__}: {exc}")
     console.print(f"database {redact_url(url)} is at revision {head_revision()}")
+
+
+@db_app.command("backup")
+def db_backup(
+    ctx: typer.Context,
+    file: Annotated[Path, typer.Argument(help="The backup file to write (must not exist)")],
+) -> None:
+    """Write a consistent copy of the database to FILE while Bevaka runs (SQLite: the online
+    backup API; PostgreSQL: pg_dump --format=custom).
+
+    Example: bevaka db backup /var/backups/bevaka/bevaka-2026-12-01.backup
+    """
+    from storage.backup import BackupError, backup
+    from storage.db import redact_url
+
+    url = state(ctx).settings.database_url
+    try:
+        backup(url, file)
+    except BackupError as exc:
+        fail(str(exc))
+    console.print(
+        f"backed up {redact_url(url)} to {file} ({file.stat().st_size} bytes)", soft_wrap=True
+    )
+
+
+@db_app.command("restore")
+def db_restore(
+    ctx: typer.Context,
+    file: Annotated[Path, typer.Argument(help="A file written by `bevaka db backup`")],
+    force: Annotated[
+        bool, typer.Option("--force", help="Overwrite a database that already holds tables")
+    ] = False,
+) -> None:
+    """Restore a backup into the configured database. A database that already holds tables
+    is refused unless --force (stop the services first).
+
+    Example: DATABASE_URL=sqlite:////srv/bevaka/restored.sqlite3 bevaka db restore bevaka.backup
+    """
+    from storage.backup import BackupError, restore
+    from storage.db import redact_url
+    from storage.migrate import current_revision
+
+    st = state(ctx)
+    url = st.settings.database_url
+    try:
+        restore(url, file, force=force)
+    except BackupError as exc:
+        fail(str(exc))
+    revision = current_revision(st.engine)
+    console.print(f"restored {file} into {redact_url(url)} (revision {revision})", soft_wrap=True)
+    st.engine.dispose()
 
 
 # --- calls ---------------------------------------------------------------------------

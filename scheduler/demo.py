@@ -4,7 +4,8 @@ digested; digests land in ``var/demo/outbox``. No network, no mail server."""
 
 from __future__ import annotations
 
-import shutil
+import contextlib
+import json
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -68,6 +69,72 @@ DEMO_SUBSCRIBERS = [
 ]
 
 
+#: the demo's record of what it made in its directory: the next demo removes those files,
+#: and nothing else
+MANIFEST = ".bevaka-demo.json"
+DATABASE = "bevaka.sqlite3"
+#: what the demo writes at the top of its directory (the database and SQLite's side files,
+#: the outbox folder)
+DEMO_PATHS = (DATABASE, f"{DATABASE}-journal", f"{DATABASE}-wal", f"{DATABASE}-shm", "outbox")
+
+
+class DemoDirectoryError(Exception):
+    """The directory holds, where the demo would write, files that the demo did not make."""
+
+
+def clear_previous_demo(directory: Path) -> None:
+    """Make ``directory`` ready for a demo: create it, or remove the files an earlier demo
+    listed in its manifest (and its folders once they are empty). Never removes anything
+    else: a path the demo writes that holds something not its own is refused."""
+    directory.mkdir(parents=True, exist_ok=True)
+    manifest = directory / MANIFEST
+    made: list[str] = []
+    if manifest.is_file():
+        try:
+            made = list(json.loads(manifest.read_text(encoding="utf-8"))["files"])
+        except (ValueError, KeyError, TypeError):
+            raise DemoDirectoryError(
+                f"{manifest} is not a demo manifest; remove it or choose another --dir"
+            ) from None
+    root = directory.resolve()
+    for name in sorted(made, key=lambda n: n.count("/"), reverse=True):  # files before folders
+        path = (directory / name).resolve()
+        if not path.is_relative_to(root) or path == root:
+            continue  # never outside the directory, whatever the manifest says
+        if path.is_dir() and not path.is_symlink():
+            with contextlib.suppress(OSError):
+                path.rmdir()  # only when empty: what someone else put there stays
+        else:
+            path.unlink(missing_ok=True)
+    manifest.unlink(missing_ok=True)
+    taken = [
+        name
+        for name in DEMO_PATHS
+        if (directory / name).exists()
+        and not ((directory / name).is_dir() and not any((directory / name).iterdir()))
+    ]
+    if taken:
+        raise DemoDirectoryError(
+            f"{directory} already holds {', '.join(taken)}, not made by an earlier demo: "
+            "the demo never overwrites files it did not create; choose another --dir"
+        )
+
+
+def record_demo_files(directory: Path) -> None:
+    """Write the manifest: every file and folder the demo made under ``directory``."""
+    made: list[str] = []
+    for name in DEMO_PATHS:
+        path = directory / name
+        if path.is_dir():
+            made.append(name)
+            made.extend(p.relative_to(directory).as_posix() for p in sorted(path.rglob("*")))
+        elif path.exists():
+            made.append(name)
+    (directory / MANIFEST).write_text(
+        json.dumps({"files": made}, ensure_ascii=False, indent=1), encoding="utf-8"
+    )
+
+
 @dataclass
 class DemoResult:
     directory: Path
@@ -88,7 +155,7 @@ def demo_config(base: Config, directory: Path, sources) -> Config:
     settings = base.settings
     settings = settings.model_copy(
         update={
-            "database_url": f"sqlite:///{directory / 'bevaka.sqlite3'}",
+            "database_url": f"sqlite:///{directory / DATABASE}",
             "smtp": settings.smtp.model_copy(update={"host": None}),
             "digest": settings.digest.model_copy(update={"outbox_dir": str(directory / "outbox")}),
         }
@@ -121,9 +188,8 @@ def run_demo(
     )
 
     directory = directory.resolve()
-    if directory.exists():
-        shutil.rmtree(directory)
-    directory.mkdir(parents=True)
+    clear_previous_demo(directory)
+    record_demo_files(directory)  # from the start: a demo that crashes is cleared next time
     with Mirror() as mirror:
         config = demo_config(base, directory, mirror.sources(base.sources))
         url = config.settings.database_url
@@ -141,6 +207,7 @@ def run_demo(
                 links = session.exec(select(func.count()).select_from(CallLink)).one()
         finally:
             engine.dispose()
+            record_demo_files(directory)
     outbox = Path(config.settings.digest.outbox_dir)
     files = sorted(outbox.glob("**/*")) if outbox.exists() else []
     return DemoResult(

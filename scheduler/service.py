@@ -30,6 +30,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy.engine import Engine
 
 from config.loader import Config
+from config.schema import cron_trigger
 from scheduler.lock import SCHEDULER_LOCK, LeaseLock, LockHeld, holding, owner_id
 from scheduler.logs import event
 from scheduler.pipeline import (
@@ -60,7 +61,7 @@ class JobSpec:
     lease_seconds: int = 120
 
     def trigger(self, tz) -> CronTrigger:
-        return CronTrigger.from_crontab(self.cron, timezone=tz)
+        return cron_trigger(self.cron, timezone=tz)
 
 
 def job_specs(config: Config, engine: Engine) -> list[JobSpec]:
@@ -168,9 +169,10 @@ def _run_job(spec: JobSpec, engine: Engine, now: datetime, run_id: str) -> list[
 
 
 def build_scheduler(
-    config: Config, engine: Engine, *, scheduler_cls=BackgroundScheduler
+    config: Config, engine: Engine, *, scheduler_cls=BackgroundScheduler, run=None
 ) -> tuple[Any, list[JobSpec]]:
-    """An APScheduler with the configured jobs, not started."""
+    """An APScheduler with the configured jobs, not started. ``run(spec, engine)`` runs a
+    job when it is due (default :func:`run_job`)."""
     tz = config.settings.tz
     scheduler = scheduler_cls(
         timezone=tz,
@@ -183,9 +185,49 @@ def build_scheduler(
     specs = job_specs(config, engine)
     for spec in specs:
         scheduler.add_job(
-            run_job, spec.trigger(tz), args=[spec, engine], id=spec.id, name=spec.description
+            run or run_job, spec.trigger(tz), args=[spec, engine], id=spec.id, name=spec.description
         )
     return scheduler, specs
+
+
+class _Jobs:
+    """The service's jobs under a configuration that may be reloaded: before each job and on
+    SIGHUP the files are checked (:class:`scheduler.reload.ConfigWatcher`); a new valid
+    configuration replaces every job (schedules included), a refused one changes nothing."""
+
+    def __init__(self, scheduler, engine: Engine, watcher, specs: list[JobSpec], due) -> None:
+        self.scheduler, self.engine, self.watcher, self.due = scheduler, engine, watcher, due
+        self.specs = {s.id: s for s in specs}
+        self._lock = threading.Lock()
+
+    def reload(self, reason: str) -> None:
+        fresh = self.watcher.check(reason, datetime.now(UTC))
+        if fresh is None:
+            return
+        with self._lock:
+            tz = fresh.settings.tz
+            for job_id in self.specs:
+                with contextlib.suppress(Exception):  # JobLookupError: already gone
+                    self.scheduler.remove_job(job_id)
+            specs = job_specs(fresh, self.engine)
+            for spec in specs:
+                self.scheduler.add_job(
+                    self.due,
+                    spec.trigger(tz),
+                    args=[spec, self.engine],
+                    id=spec.id,
+                    name=spec.description,
+                )
+            self.specs = {s.id: s for s in specs}
+            event(log, "service.jobs", jobs=len(specs), ids=",".join(self.specs))
+
+    def run(self, spec: JobSpec, engine: Engine) -> list[StageResult]:
+        self.reload(f"before {spec.id}")
+        fresh = self.specs.get(spec.id)
+        if fresh is None:  # the reloaded configuration has no such job any more
+            event(log, "job.dropped", job=spec.id)
+            return []
+        return run_job(fresh, engine)
 
 
 def _last_runs(engine: Engine) -> dict[str, datetime]:
@@ -238,15 +280,29 @@ def run_service(config: Config, engine: Engine, *, stop: threading.Event | None 
     except LockHeld as exc:
         raise SystemExit(f"error: {exc}") from None
 
+    hangup = threading.Event()
+
     def _on_signal(signum, _frame):
         event(log, "service.signal", signal=signal.Signals(signum).name)
-        stop.set()
+        if signum == signal.SIGHUP:
+            hangup.set()
+        else:
+            stop.set()
 
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, _on_signal)
         signal.signal(signal.SIGINT, _on_signal)
+        signal.signal(signal.SIGHUP, _on_signal)
 
-    scheduler, specs = build_scheduler(config, engine)
+    from scheduler.reload import ConfigWatcher
+
+    jobs: _Jobs | None = None
+
+    def _due(spec: JobSpec, engine: Engine) -> list[StageResult]:
+        return jobs.run(spec, engine)  # the config is checked for changes first
+
+    scheduler, specs = build_scheduler(config, engine, run=_due)
+    jobs = _Jobs(scheduler, engine, ConfigWatcher(config), specs, _due)
     lost = threading.Event()
 
     def _renew() -> None:
@@ -272,7 +328,9 @@ def run_service(config: Config, engine: Engine, *, stop: threading.Event | None 
     catch_up_thread.start()
     try:
         while not stop.wait(0.5):
-            pass
+            if hangup.is_set():
+                hangup.clear()
+                jobs.reload("SIGHUP")
     finally:
         event(log, "service.stopping")
         scheduler.shutdown(wait=False)

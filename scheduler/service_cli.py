@@ -12,7 +12,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from scheduler.context import console, fail, state
+from scheduler.context import EXIT_CONFIG, console, fail, state
 
 
 def _parse_as_of(value: str | None, tz) -> datetime | None:
@@ -137,18 +137,25 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """The whole pipeline offline on recorded responses; digests land in DIR/outbox.
 
+        DIR may hold other files: the demo removes only what an earlier demo made there
+        (listed in DIR/.bevaka-demo.json) and refuses a DIR whose bevaka.sqlite3 or outbox/
+        it did not make.
+
         Serves recorded responses of every shipped source from a local HTTP server, crawls
         them into a fresh SQLite database, tags the calls and writes the digests of a few
         sample subscribers as .eml and .html files. Needs no network and no mail server.
 
         Example: bevaka demo --dir var/demo
         """
-        from scheduler.demo import DEMO_AS_OF, run_demo
+        from scheduler.demo import DEMO_AS_OF, DemoDirectoryError, run_demo
 
         st = state(ctx)
         now = _parse_as_of(as_of, st.settings.tz) or DEMO_AS_OF
-        with console.status("demo: crawling recorded sources, matching, writing digests …"):
-            result = run_demo(st.config, directory, now=now)
+        try:
+            with console.status("demo: crawling recorded sources, matching, writing digests …"):
+                result = run_demo(st.config, directory, now=now)
+        except DemoDirectoryError as exc:
+            fail(str(exc), code=EXIT_CONFIG)
         console.print(_stage_table(result.stages))
         console.print(
             f"\n[bold]Bevaka demo[/bold] as of {now.astimezone(st.settings.tz):%Y-%m-%d %H:%M}: "

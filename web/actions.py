@@ -59,6 +59,7 @@ def _read(st: WebState, token: str, call_id: int):
             purpose="act",
             call_id=call_id,
             max_age_seconds=st.settings.web.token_max_age_days * 86400,
+            now=st.now(),
         )
     except TokenError as exc:
         raise _invalid_link(exc.expired) from None

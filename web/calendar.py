@@ -103,6 +103,7 @@ def subscriber_calendar(request: Request, token: str) -> Response:
             token,
             purpose="calendar",
             max_age_seconds=st.settings.web.token_max_age_days * 86400,
+            now=st.now(),
         )
     except TokenError as exc:
         raise _invalid(exc.expired) from None

@@ -101,6 +101,7 @@ def _who(st: WebState, session: Session, token: str, department: str | None) -> 
             token,
             purpose="prefs",
             max_age_seconds=st.settings.web.token_max_age_days * 86400,
+            now=st.now(),
         )
     except TokenError as exc:
         raise _invalid_link(exc.expired) from None

@@ -142,6 +142,7 @@ def _reader_actions(st, session, call: Call, token: str | None) -> dict | None:
             purpose="act",
             call_id=call.id,
             max_age_seconds=st.settings.web.token_max_age_days * 86400,
+            now=st.now(),
         )
     except TokenError:
         return None

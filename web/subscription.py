@@ -84,7 +84,9 @@ def _read(st: WebState, token: str, purposes: tuple[str, ...]) -> TokenData:
             else st.settings.web.token_max_age_days * 86400
         )
         try:
-            return read_token(st.secret_key, token, purpose=purpose, max_age_seconds=max_age)
+            return read_token(
+                st.secret_key, token, purpose=purpose, max_age_seconds=max_age, now=st.now()
+            )
         except TokenError as exc:
             expired = expired or exc.expired
     raise _invalid(expired)
@@ -125,6 +127,7 @@ def prefs_token(st: WebState, subscriber: Subscriber) -> str:
         purpose="prefs",
         subscriber_id=subscriber.id,
         version=subscriber.token_version,
+        now=st.now(),
     )
 
 
@@ -135,6 +138,7 @@ def _links(st: WebState, subscriber: Subscriber) -> dict[str, str]:
             purpose=purpose,
             subscriber_id=subscriber.id,
             version=subscriber.token_version,
+            now=st.now(),
         )
 
     return {
@@ -218,7 +222,9 @@ async def signup_submit(request: Request, form: Any = Depends(check_csrf)) -> HT
             return (existing.token_version, existing.email) if existing else (0, email)
 
     version, address = await run_in_threadpool(lookup)
-    token = make_token(st.secret_key, purpose="signup", version=version, email=address)
+    token = make_token(
+        st.secret_key, purpose="signup", version=version, email=address, now=st.now()
+    )
     try:
         delivered = await send_signup_link(st, to=address, link=st.url(f"/prenumeration/{token}"))
     except MailError:

@@ -2,7 +2,7 @@
 
 A spider is built for one source entry of config/sources.yaml. The runner passes the entry
 (``source=SourceEntry``); from the command line ``scrapy crawl eu_portal`` or
-``scrapy crawl feed -a source=esf`` looks the entry up in the config (``BEVAKA_CONFIG``).
+``scrapy crawl feed -a source=esf_nyheter`` looks the entry up in the config (``BEVAKA_CONFIG``).
 Spiders yield :class:`crawler.items.CallItem`; the pipelines normalise, validate and store.
 
 Errors: a request whose failure means the source could not be read (a listing, a feed, a
@@ -62,19 +62,35 @@ class BevakaSpider(scrapy.Spider):
     #: the source kinds (config ``kind``) this spider serves
     kinds: ClassVar[tuple[str, ...]] = ()
 
+    @classmethod
+    def _configured_source(cls, key: str | None) -> SourceEntry:
+        """The sources.yaml entry for ``scrapy crawl NAME [-a source=KEY]``; a clear error
+        naming the fitting keys (or the spider to use) when there is none."""
+        from config.loader import load_config
+
+        entries = {s.key: s for s in load_config().sources.sources}
+        fitting = ", ".join(k for k, s in entries.items() if s.kind in cls.kinds) or "none"
+        if key is None:
+            if cls.name not in entries:
+                raise ValueError(
+                    f"spider {cls.name!r} needs -a source=KEY; its sources in sources.yaml: "
+                    f"{fitting}"
+                )
+            key = cls.name
+        if key not in entries:
+            raise ValueError(f"no source {key!r} in sources.yaml; {cls.name} sources: {fitting}")
+        entry = entries[key]
+        if entry.kind not in cls.kinds:
+            raise ValueError(
+                f"source {key!r} is a {entry.kind} source: run `scrapy crawl {entry.kind} "
+                f"-a source={key}` (the {cls.name} spider's sources: {fitting})"
+            )
+        return entry
+
     def __init__(self, source: SourceEntry | str | None = None, **kwargs: Any):
         super().__init__(**kwargs)
-        if source is None:
-            if self.name in self.kinds:
-                source = self.name
-            else:
-                raise ValueError(
-                    f"spider {self.name!r} needs -a source=KEY (a {self.name} entry in sources.yaml)"
-                )
-        if isinstance(source, str):
-            from config.loader import load_config
-
-            source = load_config().source(source)
+        if source is None or isinstance(source, str):
+            source = self._configured_source(source)
         if source.kind not in self.kinds:
             raise ValueError(
                 f"source {source.key!r} is of kind {source.kind!r}, not one of {self.kinds}"

@@ -10,6 +10,9 @@ from typer.testing import CliRunner
 from config.loader import ConfigError, load_config
 from scheduler.cli import app
 
+#: a key that passes the strength check (tests only)
+STRONG_KEY = "Zq3vT9-kLm2Xw8pR4sYb7NcE1hJu6GdA"
+
 runner = CliRunner()
 
 
@@ -119,7 +122,7 @@ def test_environment_overrides_and_secrets(config_dir, monkeypatch):
     monkeypatch.setenv("BEVAKA_SMTP_PORT", "2525")
     monkeypatch.setenv("BEVAKA_SMTP_SECURITY", "tls")
     monkeypatch.setenv("BEVAKA_SMTP_PASSWORD", "s3cret-pw")
-    monkeypatch.setenv("BEVAKA_SECRET_KEY", "k" * 32)
+    monkeypatch.setenv("BEVAKA_SECRET_KEY", STRONG_KEY)
     monkeypatch.setenv("DATABASE_URL", "postgresql://bevaka@db/bevaka")
     monkeypatch.setenv("BEVAKA_PUBLIC_URL", "https://bevaka.lidkoping.se/")
     settings = load_config(config_dir).settings
@@ -127,7 +130,7 @@ def test_environment_overrides_and_secrets(config_dir, monkeypatch):
     assert settings.smtp.port == 2525
     assert settings.smtp.security == "tls"
     assert settings.smtp.password == "s3cret-pw"
-    assert settings.secret_key == "k" * 32
+    assert settings.secret_key == STRONG_KEY
     assert settings.database_url == "postgresql://bevaka@db/bevaka"
     assert settings.public_url == "https://bevaka.lidkoping.se"
     assert "s3cret-pw" not in repr(settings)
@@ -193,3 +196,30 @@ def test_impossible_date_is_reported_with_its_key(config_dir):
     assert (
         f"sources.yaml:{_line_of(sources, 'note: 2027-02-31')}: note: unknown key" in result.output
     )
+
+
+@pytest.mark.parametrize(
+    "key,why",
+    [
+        ("x", "too short (1 characters, at least 32 needed)"),
+        ("k" * 40, "too predictable (about 0 bits of entropy, at least 128 needed)"),
+        ("abababababababababababababababab", "too predictable (about 32 bits"),
+    ],
+)
+def test_a_weak_secret_key_is_refused_with_a_clear_error(config_dir, monkeypatch, key, why):
+    monkeypatch.setenv("BEVAKA_SECRET_KEY", key)
+    with pytest.raises(ConfigError) as refused:
+        load_config(config_dir)
+    text = "\n".join(str(p) for p in refused.value.problems)
+    assert f"BEVAKA_SECRET_KEY is {why}" in text
+    assert "bevaka secret generate" in text
+    assert key not in text.replace("BEVAKA_SECRET_KEY", "")  # the key itself is never shown
+
+
+def test_secret_generate_makes_a_key_the_config_accepts(config_dir, monkeypatch):
+    result = CliRunner().invoke(app, ["secret", "generate"])
+    assert result.exit_code == 0, result.output
+    key = result.output.strip()
+    assert len(key) == 64 and key != CliRunner().invoke(app, ["secret", "generate"]).output.strip()
+    monkeypatch.setenv("BEVAKA_SECRET_KEY", key)
+    assert load_config(config_dir).settings.secret_key == key

@@ -337,6 +337,12 @@ BASE = "https://www.esf.se/utlysningar/"
         ("/utlysningar/skola/", "https://www.esf.se/utlysningar/skola/"),
         ("detalj?id=1", "https://www.esf.se/utlysningar/detalj?id=1"),
         ("/a b", "https://www.esf.se/a%20b"),
+        # an IDN host becomes its xn-- form, a non-ASCII path UTF-8 percent-encoding
+        (
+            "https://www.tillväxtverket.se/finansiering/sök",
+            "https://www.xn--tillvxtverket-ffb.se/finansiering/s%C3%B6k",
+        ),
+        ("https://x.se/%C3%A5", "https://x.se/%C3%A5"),  # already encoded: kept
         ("//other.example/x", "https://other.example/x"),
         ("javascript:alert(1)", None),
         (" java\tscript:alert(1)", None),

@@ -14,7 +14,7 @@ from config.loader import Config, load_config
 from notifications.tokens import make_token
 from storage.models import Analysis, Decision, Subscriber
 
-SECRET = "test-secret-key-for-followup-web"
+SECRET = "test-secret-key-for-followup-web-7Hq2Zp9Kx4"
 NOW = datetime(2026, 11, 23, 9, tzinfo=UTC)
 
 
@@ -52,7 +52,11 @@ def people(session):
 
 def token(sub, version=None):
     return make_token(
-        SECRET, purpose="prefs", subscriber_id=sub.id, version=version or sub.token_version
+        SECRET,
+        purpose="prefs",
+        subscriber_id=sub.id,
+        version=version or sub.token_version,
+        now=NOW,
     )
 
 
@@ -133,7 +137,7 @@ def test_token_checks(client, session, people, call_id):
     session.commit()
     assert client.get(f"/utlysning/{call_id}/beslut/{old}").status_code == 400
     wrong_purpose = make_token(
-        SECRET, purpose="unsubscribe", subscriber_id=rep.id, version=rep.token_version
+        SECRET, purpose="unsubscribe", subscriber_id=rep.id, version=rep.token_version, now=NOW
     )
     assert client.get(f"/utlysning/{call_id}/beslut/{wrong_purpose}").status_code == 400
     no_dept = client.get(f"/utlysning/{call_id}/beslut/{token(topic_only)}")
@@ -202,7 +206,7 @@ def test_reminder_link_opens_the_decision_page(client, session, people, call_id,
     from followup.reminders import decision_url
 
     rep = people[0]
-    link = decision_url(web_config, rep, call_id)
+    link = decision_url(web_config, rep, call_id, NOW)
     assert link.startswith(f"https://bevaka.example.se/utlysning/{call_id}/beslut/")
     page = client.get(link.removeprefix("https://bevaka.example.se"))
     assert page.status_code == 200 and "Utbildningsförvaltningen" in page.text

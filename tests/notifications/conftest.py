@@ -7,7 +7,8 @@ import ssl
 
 import pytest
 from aiosmtpd.controller import Controller
-from digest_smtp_server import Recorder, SmtpServer, _authenticator, free_port
+from digest_smtp_server import Recorder, SmtpServer, _authenticator
+from net_support import start_controller
 
 from notifications.example import (
     EXAMPLE_NOW,
@@ -39,7 +40,6 @@ def smtp_factory(tls_pair):
     def start(security: str = "none", auth: bool = False) -> SmtpServer:
         server_ctx, client_ctx, _ = tls_pair
         recorder = Recorder()
-        port = free_port()
         kwargs: dict = {}
         if security == "starttls":
             kwargs.update(tls_context=server_ctx, require_starttls=True)
@@ -51,10 +51,13 @@ def smtp_factory(tls_pair):
                 auth_required=True,
                 auth_require_tls=security == "starttls",
             )
-        controller = Controller(recorder, hostname="127.0.0.1", port=port, **kwargs)
-        controller.start()
+        controller = start_controller(
+            lambda **free: Controller(recorder, hostname="127.0.0.1", **free, **kwargs)
+        )
         controllers.append(controller)
-        return SmtpServer(port, recorder, client_ctx if security != "none" else None, security)
+        return SmtpServer(
+            controller.port, recorder, client_ctx if security != "none" else None, security
+        )
 
     yield start
     for controller in controllers:

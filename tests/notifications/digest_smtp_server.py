@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import email
 import email.policy
-import socket
 import ssl
 import threading
 from dataclasses import dataclass, field
@@ -15,12 +14,6 @@ from aiosmtpd.smtp import AuthResult, LoginPassword
 
 SMTP_USER = "bevaka"
 SMTP_PASSWORD = "s3cret-only-in-env"  # test server credential
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @dataclass
@@ -122,7 +115,7 @@ class SmtpServer:
             "security": self.security,
             "retry_backoff_seconds": 0,
             "max_attempts": 3,
-            "timeout_seconds": 10,
+            "timeout_seconds": 60,  # a wait for the local server's answer, not a limit tested
         }
         values.update(extra)
         return values

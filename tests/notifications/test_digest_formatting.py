@@ -92,7 +92,9 @@ def test_week_label_is_iso_week_in_local_time():
         ("data:text/html,<b>x</b>", "#"),
         ("/relative/path", "#"),
         ("https://", "#"),
-        ("https://a.se/\nx", "#"),
+        ("https://a.se/\nx", "https://a.se/x"),  # as a browser reads it
+        ("https://www.tillväxtverket.se/sök", "https://www.xn--tillvxtverket-ffb.se/s%C3%B6k"),
+        ("http://user:pw@example.se/", "#"),
         (None, "#"),
     ],
 )

@@ -10,6 +10,7 @@ from digest_smtp_server import SMTP_PASSWORD, SMTP_USER
 from sqlmodel import select
 
 from notifications.example import EXAMPLE_NOW as NOW
+from notifications.example import EXAMPLE_SECRET_KEY
 from notifications.ledger import run_digest
 from notifications.tokens import read_token
 from storage.models import Call, Delivery, Subscriber, Subscription, Tag
@@ -57,7 +58,9 @@ def test_digest_over_smtp_parts_headers_sections(engine, session, world, smtp, m
         "<https://bevaka.lidkoping.se/avregistrera/"
     ) and unsubscribe.endswith(">")
     token = unsubscribe[1:-1].rsplit("/", 1)[1]
-    data = read_token("example-secret-key", token, purpose="unsubscribe", max_age_seconds=10**9)
+    data = read_token(
+        EXAMPLE_SECRET_KEY, token, purpose="unsubscribe", max_age_seconds=86400, now=NOW
+    )
     assert data.subscriber_id == world["anna"]
     assert "https://bevaka.lidkoping.se/prenumeration/" in html and "Avregistrera dig" in html
 

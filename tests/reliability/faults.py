@@ -22,7 +22,6 @@ certificate the client does not trust. Everything it accepted is in ``server.mes
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import socket
 import ssl
 import struct
@@ -38,6 +37,7 @@ from urllib.parse import urlsplit
 
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
+from net_support import start_controller
 
 from crawler.mirror import LocalHTTPServer
 
@@ -407,12 +407,6 @@ class _Controller(Controller):
         return smtp
 
 
-def free_port() -> int:
-    with contextlib.closing(socket.socket()) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 class SmtpFaultServer:
     """A real aiosmtpd server on 127.0.0.1 with injected faults (see :class:`SmtpFaults`).
 
@@ -441,16 +435,16 @@ class SmtpFaultServer:
         self.hung = threading.Event()  # a connection has stopped being answered
         self.holding = threading.Event()  # the first connection's message is held
         self.first_session: Any = None
-        self.port = free_port()
+        self.port = 0
         self._controller: _Controller | None = None
 
     def start(self) -> SmtpFaultServer:
-        kwargs: dict[str, Any] = {"hostname": "127.0.0.1", "port": self.port, **self.smtp_kwargs}
+        kwargs: dict[str, Any] = {"hostname": "127.0.0.1", **self.smtp_kwargs}
         if self.tls_context is not None:
             kwargs["tls_context"] = self.tls_context
             kwargs["require_starttls"] = False
-        self._controller = _Controller(self, **kwargs)
-        self._controller.start()
+        self._controller = start_controller(lambda **free: _Controller(self, **free, **kwargs))
+        self.port = self._controller.port
         self.ready.set()
         return self
 

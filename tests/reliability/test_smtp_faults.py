@@ -53,7 +53,8 @@ def _config(tmp_path, server: SmtpFaultServer, **smtp):
         "host": "127.0.0.1",
         "port": server.port,
         "security": "none",
-        "timeout_seconds": 1.0,
+        # generous: a client timeout is what only the hang test is about
+        "timeout_seconds": 30.0,
         "max_attempts": 2,
         "retry_backoff_seconds": 0.0,
         "concurrency": 2,
@@ -203,8 +204,9 @@ def test_connection_dropped_after_two_messages(engine, world, tmp_path):
 
 
 def test_server_that_stops_answering(engine, world, tmp_path):
-    with SmtpFaultServer(SmtpFaults(hang_after=2, hang_limit=10)) as server:
-        config = _config(tmp_path, server, concurrency=1, timeout_seconds=0.5)
+    # the hang outlasts the client's timeout many times over; an answer comes well within it
+    with SmtpFaultServer(SmtpFaults(hang_after=2, hang_limit=60)) as server:
+        config = _config(tmp_path, server, concurrency=1, timeout_seconds=3.0)
         report = run_digest(config=config, engine=engine, now=NOW)
         assert server.hangs >= 1
         assert len(report.sent) == 2 and len(report.pending) == len(EVERYONE) - 2

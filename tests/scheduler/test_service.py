@@ -207,3 +207,45 @@ def test_a_lease_of_a_killed_process_here_is_taken_over_at_once(engine):
     LeaseLock(engine, "job:crawl", "host-b pid 2", 120).acquire(now + timedelta(seconds=1))
     with pytest.raises(LockHeld):  # host-b is alive as far as this host can tell
         LeaseLock(engine, "job:crawl", "host-c pid 3", 120).acquire(now + timedelta(seconds=2))
+
+
+@pytest.mark.parametrize(
+    "cron,fires_on",
+    [
+        ("0 7 * * 1", ["Mon"]),  # standard cron: 1 is Monday (APScheduler's own 1 is Tuesday)
+        ("0 7 * * 0", ["Sun"]),
+        ("0 7 * * 7", ["Sun"]),
+        ("0 7 * * 1-5", ["Mon", "Tue", "Wed", "Thu", "Fri"]),
+        ("0 7 * * 5-7", ["Fri", "Sat", "Sun"]),
+        ("0 7 * * 0,6", ["Sat", "Sun"]),
+        ("0 7 * * */2", ["Tue", "Thu", "Sat", "Sun"]),
+        ("0 7 * * mon", ["Mon"]),
+        ("0 7 * * *", ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]),
+    ],
+)
+def test_cron_weekdays_mean_what_standard_cron_means(cron, fires_on):
+    from config.schema import cron_trigger
+
+    trigger = cron_trigger(cron, timezone=TZ)
+    start = datetime(2026, 11, 29, 12, 0, tzinfo=TZ)  # a Sunday noon: the week after it
+    fires, previous = [], None
+    moment = start
+    while moment < start + timedelta(days=7):
+        moment = trigger.get_next_fire_time(previous, moment)
+        if moment >= start + timedelta(days=7):
+            break
+        fires.append(moment)
+        previous, moment = moment, moment + timedelta(seconds=1)
+    assert sorted({f.strftime("%a") for f in fires}, key=WEEK.index) == fires_on
+    assert all((f.hour, f.minute) == (7, 0) for f in fires)
+
+
+WEEK = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]
+
+
+@pytest.mark.parametrize("cron", ["0 7 * * 8", "0 7 * * 5-1", "0 7 * * 1/0", "0 7 * *"])
+def test_a_bad_cron_is_refused_with_its_text(cron):
+    from config.schema import check_cron
+
+    with pytest.raises(ValueError, match="cron expression"):
+        check_cron(cron)

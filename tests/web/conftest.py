@@ -10,8 +10,9 @@ from typing import Any
 import pytest
 from aiosmtpd.controller import Controller
 from fastapi.testclient import TestClient
+from net_support import start_controller
 from sqlmodel import Session
-from web_support import NOW, Clock, SmtpSink, add_call, free_port, make_config
+from web_support import NOW, Clock, SmtpSink, add_call, make_config
 
 from config.loader import Config
 from storage.repo import link_calls
@@ -125,8 +126,7 @@ def seeded(session: Session) -> dict[str, Any]:
 @pytest.fixture
 def smtp_server():
     sink = SmtpSink()
-    controller = Controller(sink, hostname="127.0.0.1", port=free_port())
-    controller.start()
+    controller = start_controller(lambda **free: Controller(sink, hostname="127.0.0.1", **free))
     try:
         yield controller, sink
     finally:

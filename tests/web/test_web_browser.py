@@ -163,7 +163,7 @@ def test_forged_link_shows_a_swedish_error_page(live_app, page, session):
         topics=["klimat"],
     )
     session.commit()
-    token = make_token(SECRET, purpose="prefs", subscriber_id=sub.id, version=1)
+    token = make_token(SECRET, purpose="prefs", subscriber_id=sub.id, version=1, now=NOW)
     page.goto(f"{live_app['base']}/prenumeration/{token[:-4]}abcd")
     from playwright.sync_api import expect
 

@@ -20,7 +20,9 @@ def subscriber_token(session, config, **kw) -> str:
         session=session, needs=config.needs, email="eva@gotene.se", name="Eva", now=NOW, **kw
     )
     session.commit()
-    return make_token(SECRET, purpose="calendar", subscriber_id=sub.id, version=sub.token_version)
+    return make_token(
+        SECRET, purpose="calendar", subscriber_id=sub.id, version=sub.token_version, now=NOW
+    )
 
 
 def events(body: bytes) -> dict[str, object]:

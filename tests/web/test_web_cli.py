@@ -7,7 +7,7 @@ import sys
 
 import httpx
 import pytest
-from web_support import free_port
+from net_support import free_port
 
 
 def test_web_needs_a_secret_key(bevaka):
@@ -19,7 +19,7 @@ def test_web_needs_a_secret_key(bevaka):
 @pytest.mark.slow
 def test_web_serves_health_and_pages(bevaka):
     port = free_port()
-    env = {**bevaka.env, "BEVAKA_SECRET_KEY": "cli-test-secret"}
+    env = {**bevaka.env, "BEVAKA_SECRET_KEY": "cli-test-secret-Vq8Lm3Zx7Rt2Wp5Ks9"}
     proc = subprocess.Popen(
         [sys.executable, "-m", "scheduler.cli", "web", "--host", "127.0.0.1", "--port", str(port)],
         env=env,

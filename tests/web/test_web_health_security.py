@@ -103,7 +103,7 @@ def test_token_pages_are_not_cached(client, session, web_config):
         session=session, needs=web_config.needs, email="b@lidkoping.se", name="B", now=NOW
     )
     session.commit()
-    token = make_token(SECRET, purpose="prefs", subscriber_id=sub.id, version=1)
+    token = make_token(SECRET, purpose="prefs", subscriber_id=sub.id, version=1, now=NOW)
     assert client.get(f"/prenumeration/{token}").headers["cache-control"] == "no-store"
 
 
@@ -125,7 +125,7 @@ def test_no_open_redirect(client, session, web_config):
         topics=["klimat"],
     )
     session.commit()
-    token = make_token(SECRET, purpose="prefs", subscriber_id=sub.id, version=1)
+    token = make_token(SECRET, purpose="prefs", subscriber_id=sub.id, version=1, now=NOW)
     path = f"/prenumeration/{token}?next=https://evil.example&redirect=//evil.example"
     page = client.get(path)
     response = client.post(

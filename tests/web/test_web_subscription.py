@@ -3,13 +3,13 @@ real app and database; mail to the outbox folder or a real aiosmtpd server)."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
 from fastapi.testclient import TestClient
-from freezegun import freeze_time
 from sqlmodel import Session, select
 from web_support import (
+    NOW,
     PUBLIC_URL,
     SECRET,
     add_call,
@@ -43,9 +43,10 @@ def subscribers(session: Session) -> list[Subscriber]:
     return list(session.exec(select(Subscriber).order_by(Subscriber.id)).all())
 
 
-def token(purpose: str, sub: Subscriber, **kw) -> str:
+def token(purpose: str, sub: Subscriber, now: datetime = NOW, **kw) -> str:
+    """A link token made at ``now`` (the app's clock starts at NOW)."""
     return make_token(
-        SECRET, purpose=purpose, subscriber_id=sub.id, version=sub.token_version, **kw
+        SECRET, purpose=purpose, subscriber_id=sub.id, version=sub.token_version, now=now, **kw
     )
 
 
@@ -158,7 +159,7 @@ def test_sign_up_mail_through_a_real_smtp_server(
 
 
 def test_smtp_failure_is_a_polite_error(config_dir, db_url, tmp_path, engine, clock):
-    from web_support import free_port
+    from net_support import free_port
 
     config = make_config(config_dir, db_url, tmp_path)
     smtp = config.settings.smtp.model_copy(
@@ -334,35 +335,32 @@ def test_token_for_another_purpose_is_refused(client, session, web_config):
     assert session.get(Subscriber, sub.id).unsubscribed_at is None
 
 
-def test_expired_signup_link_changes_nothing(client, session, web_config):
-    with freeze_time("2027-03-01 09:00:00"):
-        link = make_token(SECRET, purpose="signup", version=0, email="sen@lidkoping.se")
+def test_expired_signup_link_changes_nothing(client, session, web_config, clock):
+    link = make_token(SECRET, purpose="signup", version=0, email="sen@lidkoping.se", now=NOW)
     hours = web_config.settings.web.signup_link_max_age_hours
-    with freeze_time(datetime(2027, 3, 1, 9, tzinfo=UTC) + timedelta(hours=hours, minutes=1)):
-        page = client.get(f"/prenumeration/{link}")
-        assert page.status_code == 410
-        assert "Länken har gått ut" in page.text
-        csrf = csrf_from(client.get("/registrera").text)
-        post = client.post(f"/prenumeration/{link}", data={"csrf_token": csrf, "topics": "klimat"})
-        assert post.status_code == 410
+    clock.advance(hours=hours, minutes=1)
+    page = client.get(f"/prenumeration/{link}")
+    assert page.status_code == 410
+    assert "Länken har gått ut" in page.text
+    csrf = csrf_from(client.get("/registrera").text)
+    post = client.post(f"/prenumeration/{link}", data={"csrf_token": csrf, "topics": "klimat"})
+    assert post.status_code == 410
     assert subscribers(session) == []
 
 
-def test_signup_link_still_valid_just_before_it_expires(client, web_config):
-    with freeze_time("2027-03-01 09:00:00"):
-        link = make_token(SECRET, purpose="signup", version=0, email="tidig@lidkoping.se")
+def test_signup_link_still_valid_just_before_it_expires(client, web_config, clock):
+    link = make_token(SECRET, purpose="signup", version=0, email="tidig@lidkoping.se", now=NOW)
     hours = web_config.settings.web.signup_link_max_age_hours
-    with freeze_time(datetime(2027, 3, 1, 9, tzinfo=UTC) + timedelta(hours=hours, minutes=-1)):
-        assert client.get(f"/prenumeration/{link}").status_code == 200
+    clock.advance(hours=hours, minutes=-1)
+    assert client.get(f"/prenumeration/{link}").status_code == 200
 
 
-def test_expired_prefs_link(client, session, web_config):
+def test_expired_prefs_link(client, session, web_config, clock):
     sub = make_subscriber(session, web_config, topics=["klimat"])
-    with freeze_time("2026-01-01"):
-        old = token("prefs", sub)
+    old = token("prefs", sub)
     days = web_config.settings.web.token_max_age_days
-    with freeze_time(datetime(2026, 1, 1, tzinfo=UTC) + timedelta(days=days + 1)):
-        page = client.get(f"/prenumeration/{old}")
+    clock.advance(days=days + 1)
+    page = client.get(f"/prenumeration/{old}")
     assert page.status_code == 410 and "Länken har gått ut" in page.text
 
 
