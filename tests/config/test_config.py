@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from cli.app import app
 from config.loader import ConfigError, load_config
-from scheduler.cli import app
 
 runner = CliRunner()
 

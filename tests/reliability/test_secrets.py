@@ -176,7 +176,7 @@ def test_no_secret_in_the_scheduler_log(bevaka, config_dir, db_url, world):
                 "BEVAKA_SECRET_KEY": SECRET_KEY,
             }
             service = subprocess.Popen(
-                [sys.executable, "-m", "scheduler.cli", "run"],
+                [sys.executable, "-m", "cli.app", "run"],
                 env=env,
                 cwd=bevaka.cwd,
                 stdout=subprocess.PIPE,
