@@ -94,7 +94,7 @@ def db_upgrade(ctx: typer.Context) -> None:
     url = state(ctx).settings.database_url
     try:
         upgrade(url)
-    except Exception as exc:  # noqa: BLE001 - report any driver error without a traceback
+    except Exception as exc:  # report any driver error without a traceback
         fail(f"cannot upgrade {redact_url(url)}: {exc.__class__.__name__}: {exc}")
     console.print(f"database {redact_url(url)} is at revision {head_revision()}")
 

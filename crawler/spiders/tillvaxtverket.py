@@ -137,7 +137,7 @@ class TillvaxtverketSpider(BevakaSpider):
         self.pages += 1
         try:
             self.enrich(response, item)
-        except Exception as exc:  # noqa: BLE001 - odd markup loses detail, not the call
+        except Exception as exc:  # odd markup loses detail, not the call
             self.note_detail_failure(
                 f"detail page {response.url} unreadable: {exc.__class__.__name__}: {exc}"
             )

@@ -20,8 +20,8 @@ from storage.db import make_engine
 
 pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("ignore:Requiring AUTH")]
 
-PASSWORD = "pw-7Hq!x9931-never-print"  # noqa: S105 - the secret under test
-SECRET_KEY = "sk-Zx81-signing-key-never-print"  # noqa: S105
+PASSWORD = "pw-7Hq!x9931-never-print"  # the secret under test
+SECRET_KEY = "sk-Zx81-signing-key-never-print"
 AS_OF = ("--as-of", "2026-11-23")
 
 
