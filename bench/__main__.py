@@ -114,7 +114,7 @@ def main(argv: list[str] | None = None) -> int:
         started = time.perf_counter()
         try:
             results = importlib.import_module(module_name).run(args.quick, log)
-        except Exception as exc:  # noqa: BLE001 - one broken benchmark must not hide the others
+        except Exception as exc:  # one broken benchmark must not hide the others
             traceback.print_exc()
             results = [
                 Result(

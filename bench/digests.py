@@ -193,7 +193,7 @@ def baseline_digest(
 ) -> dict[str, Any]:
     """Worker: aiosmtplib sending the pre-rendered messages."""
     with open(messages_file, "rb") as fh:
-        messages = pickle.load(fh)  # noqa: S301 - our own file
+        messages = pickle.load(fh)  # our own file
     started = time.perf_counter()
     sent = asyncio.run(_send_all(messages, smtp_port, concurrency, per_connection))
     seconds = time.perf_counter() - started

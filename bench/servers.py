@@ -21,7 +21,7 @@ Resolver = Callable[[str, str, dict[str, str], bytes], Body | None]
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+    def log_message(self, format: str, *args: Any) -> None:
         return
 
     def _answer(self, method: str) -> None:
@@ -52,13 +52,13 @@ class _Handler(BaseHTTPRequestHandler):
         if body and self.command != "HEAD":
             self.wfile.write(body)
 
-    def do_GET(self) -> None:  # noqa: N802
+    def do_GET(self) -> None:
         self._answer("GET")
 
-    def do_POST(self) -> None:  # noqa: N802
+    def do_POST(self) -> None:
         self._answer("POST")
 
-    def do_HEAD(self) -> None:  # noqa: N802
+    def do_HEAD(self) -> None:
         self._answer("HEAD")
 
 
@@ -113,7 +113,7 @@ class SmtpSink:
         self._lock = threading.Lock()
         self.controller = None
 
-    async def handle_DATA(self, server, session, envelope):  # noqa: N802 - aiosmtpd API
+    async def handle_DATA(self, server, session, envelope):  # aiosmtpd API
         content = envelope.original_content or envelope.content
         with self._lock:
             self.count += 1

@@ -19,7 +19,6 @@ from pydantic import BaseModel, ValidationError
 from config.schema import NeedsFile, Settings, SourcesFile
 
 DEFAULT_CONFIG_DIR = Path(__file__).resolve().parent
-FILES = ("settings.yaml", "sources.yaml", "needs.yaml")
 
 
 @dataclass(frozen=True)

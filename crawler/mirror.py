@@ -140,7 +140,7 @@ class _Handler(BaseHTTPRequestHandler):
     server: _MirrorServer
     protocol_version = "HTTP/1.1"
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
+    def log_message(self, format: str, *args: Any) -> None:  # stdlib signature
         return  # keep test output quiet
 
     def _answer(self) -> None:

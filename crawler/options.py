@@ -51,7 +51,7 @@ def check_selector(value: str) -> str:
 
     try:
         HTMLTranslator().css_to_xpath(value)
-    except Exception as exc:  # noqa: BLE001 - cssselect raises several error types
+    except Exception as exc:  # cssselect raises several error types
         raise ValueError(f"invalid CSS selector {value!r}: {exc}") from None
     return value
 

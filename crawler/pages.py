@@ -283,7 +283,7 @@ def main_text(html: str, url: str | None = None) -> tuple[str | None, str]:
             include_comments=False,
             favor_recall=True,
         )
-    except Exception:  # noqa: BLE001 - never let an odd page crash a crawl
+    except Exception:  # never let an odd page crash a crawl
         doc = None
     title = text = None
     if doc is not None:

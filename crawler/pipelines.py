@@ -251,7 +251,7 @@ class StorePipeline:
             ):
                 self.counts["unchanged"] += 1  # upsert_call would write nothing either
                 return item
-        except Exception as exc:  # noqa: BLE001 - one bad row must not stop the crawl
+        except Exception as exc:  # one bad row must not stop the crawl
             self._failed(item, exc)
             return item
         if not self.batch:
@@ -293,9 +293,9 @@ class StorePipeline:
                     try:
                         with session.begin_nested():
                             done.append((item, self._upsert(session, item, now)))
-                    except Exception as exc:  # noqa: BLE001 - reported after the commit
+                    except Exception as exc:  # reported after the commit
                         done.append((item, exc))
-        except Exception:  # noqa: BLE001 - retried one by one below
+        except Exception:  # retried one by one below
             logger.warning("a batch of %d calls failed; storing them one by one", len(batch))
             for item, now in batch:
                 self._store_one(item, now)
@@ -322,7 +322,7 @@ class StorePipeline:
                 out.extend(
                     insert_calls(session=session, items=[i for i, _ in fresh], now=fresh[-1][1])
                 )
-        except Exception as exc:  # noqa: BLE001 - each is tried on its own next
+        except Exception as exc:  # each is tried on its own next
             out.clear()
             logger.info("inserting %d new calls at once failed (%s); one by one", len(fresh), exc)
             return True
@@ -341,7 +341,7 @@ class StorePipeline:
         try:
             with session_scope(self.engine) as session:
                 outcome = self._upsert(session, item, now)
-        except Exception as exc:  # noqa: BLE001 - one bad row must not stop the crawl
+        except Exception as exc:  # one bad row must not stop the crawl
             self._failed(item, exc)
             return
         self._record(item, outcome)
@@ -425,7 +425,7 @@ class StorePipeline:
                     new_topic_ids=self.new_eu_ids,
                     now=now,
                 )
-            except Exception:  # noqa: BLE001 - links are a bonus; never fail the crawl on them
+            except Exception:  # links are a bonus; never fail the crawl on them
                 logger.exception("linking calls failed")
         with session_scope(self.engine) as session:
             run = session.get(CrawlRun, self.run_id)

@@ -126,7 +126,7 @@ def _from_config() -> dict[str, Any]:
         from config.loader import load_config
 
         config = load_config()
-    except Exception:  # noqa: BLE001 - a bad config is reported by `bevaka config check`
+    except Exception:  # a bad config is reported by `bevaka config check`
         return {}
     out = crawl_settings(config.settings.crawl)
     out["BEVAKA_DATABASE_URL"] = config.settings.database_url

@@ -790,7 +790,7 @@ def html_to_text(markup: str | bytes | None) -> str:
     try:
         parser.feed(markup)
         parser.close()
-    except Exception:  # noqa: BLE001 - HTMLParser is lenient; never let odd markup crash a crawl
+    except Exception:  # HTMLParser is lenient; never let odd markup crash a crawl
         return clean_text(html.unescape(re.sub(r"<[^>]{0,2000}>", " ", markup)))
     text = "".join(parser.parts)
     text = "\n".join(line.strip() for line in text.split("\n"))

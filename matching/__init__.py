@@ -7,7 +7,7 @@
   ``match_call(compiled, call) -> list[TagResult]``, ``match_text``, ``evaluate``. Pure.
 - :mod:`matching.service` — ``run_match(*, session, needs, now, all_calls=False,
   dry_run=False) -> MatchReport``: the pipeline stage (writes ``tag`` and ``match_state``).
-- :mod:`matching.explain` and :mod:`matching.cli` — ``bevaka match``, ``bevaka explain`` and
+- :mod:`matching.explain` and :mod:`cli.match` — ``bevaka match``, ``bevaka explain`` and
   ``bevaka eval``.
 - :mod:`matching.evaluation` — ``bevaka eval``: needs.yaml measured on labelled calls or on
   recorded decisions (pure).

@@ -571,14 +571,6 @@ class CompiledNeeds:
         self._geo_terms = frozenset((*self._home, *self._national, *self._other))
         self._home_set, self._other_set = frozenset(self._home), frozenset(self._other)
 
-    @property
-    def pattern_count(self) -> int:
-        return len(self._specs)
-
-    @property
-    def term_count(self) -> int:
-        return len(self._terms)
-
     # -- scanning -----------------------------------------------------------------------
 
     def _word_specs(self, word: str, lang: str) -> frozenset[int]:

@@ -49,10 +49,6 @@ class ParsedTerm:
     raw: str
     words: tuple[WordPattern, ...]
 
-    @property
-    def is_phrase(self) -> bool:
-        return len(self.words) > 1
-
 
 def _part_words(part: str) -> list[str]:
     return [t for t in tokens(normalise(part)) if t not in BREAKS]

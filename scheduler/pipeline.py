@@ -49,7 +49,7 @@ def _guard(name: str, func: Callable[[], dict[str, Any]], run_id: str | None = N
         summary, ok, error = func(), True, None
         if isinstance(summary, tuple):  # (summary, ok, error) from stages with partial failure
             summary, ok, error = summary
-    except Exception as exc:  # noqa: BLE001 - a stage failure is reported, never fatal to others
+    except Exception as exc:  # a stage failure is reported, never fatal to others
         log.error("stage %s crashed:\n%s", name, traceback.format_exc())
         summary, ok, error = {}, False, f"{exc.__class__.__name__}: {exc}"
     event(

@@ -112,7 +112,7 @@ class Bevaka:
         self, *args: str, check: bool = False, timeout: float = 240, **kw
     ) -> subprocess.CompletedProcess:
         result = subprocess.run(
-            [sys.executable, "-m", "scheduler.cli", *args],
+            [sys.executable, "-m", "cli.app", *args],
             env={**self.env, **kw.pop("env", {})},
             cwd=self.cwd,
             capture_output=True,

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 import typer.main
 
-from scheduler.cli import app
+from cli.app import app
 
 README = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
 

@@ -14,7 +14,7 @@ import pytest
 import typer.main
 from click import Context
 
-from scheduler.cli import app
+from cli.app import app
 
 ROOT = Path(__file__).resolve().parent.parent
 DOC = (ROOT / "docs" / "operations.md").read_text(encoding="utf-8")

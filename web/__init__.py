@@ -1,4 +1,4 @@
 """The Bevaka web pages: sign-up, preferences, unsubscribe, calls overview, calendars, health.
 
-Entry point: :func:`web.app.create_app`; served by ``bevaka web`` (web/cli.py).
+Entry point: :func:`web.app.create_app`; served by ``bevaka web`` (cli/web.py).
 """

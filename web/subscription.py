@@ -188,7 +188,7 @@ def _signup_error(request: Request, status: int, message: str, email: str = "") 
 
 def _client_ip(request: Request) -> str:
     """The peer's address. ``X-Forwarded-For`` counts only from the proxies listed in
-    ``web.trusted_proxies`` (uvicorn rewrites the peer for those, see web.cli)."""
+    ``web.trusted_proxies`` (uvicorn rewrites the peer for those, see cli.web)."""
     return request.client.host if request.client else "unknown"
 
 

@@ -257,7 +257,6 @@ class DetailPageSpider(BevakaSpider):
                 merged = [*item.extra.get("links", []), *fields["links"]]
                 item.extra["links"] = list(dict.fromkeys(merged))[:200]
         if item.extra.pop("_include_pending", False) and not self.passes_include(item):
-            self.filtered = getattr(self, "filtered", 0) + 1
             return
         yield item
 
@@ -268,7 +267,6 @@ class DetailPageSpider(BevakaSpider):
         item = failure.request.cb_kwargs.get("item")
         if item is not None:
             if item.extra.pop("_include_pending", False):
-                self.filtered = getattr(self, "filtered", 0) + 1
                 return
             yield item
 

@@ -85,7 +85,6 @@ class FeedSpider(DetailPageSpider):
         self.opts: FeedOptions = checked_options("feed", self.options, source=self.source_key)
         self.seen_ids: set[str] = set()
         self.yielded = 0
-        self.filtered = 0
 
     async def start(self) -> Any:  # Scrapy >= 2.13
         for request in self.start_requests():
@@ -151,7 +150,6 @@ class FeedSpider(DetailPageSpider):
         content = textparse.html_to_text(content_html) if content_html else None
         description = content if content and content != summary else None
         if not keep(f"{title}\n{summary or ''}", [], opts.exclude):
-            self.filtered += 1
             return None
         guid = textparse.clean_text(str(entry.get("id") or ""), multiline=False)
         if guid and textparse.safe_http_url(guid):
@@ -192,7 +190,6 @@ class FeedSpider(DetailPageSpider):
             item.extra["published"] = published.isoformat()
         if not self.passes_include(item):
             if not opts.follow_links:
-                self.filtered += 1
                 return None
             item.extra["_include_pending"] = True  # its page may name the words
         self.seen_ids.add(external_id)

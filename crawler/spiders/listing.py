@@ -69,7 +69,6 @@ class ListingSpider(DetailPageSpider):
         self.opts: ListingOptions = checked_options("listing", self.options, source=self.source_key)
         self.seen_ids: set[str] = set()
         self.yielded = 0
-        self.filtered = 0
         self.untitled = 0
         self._link_re = compile_pattern(self.opts.link_pattern) if self.opts.link_pattern else None
         self._empty_re = compile_pattern(self.opts.empty_text) if self.opts.empty_text else None
@@ -126,7 +125,6 @@ class ListingSpider(DetailPageSpider):
         follow = self._follow(item, response, own_page)
         if not self.passes_include(item):
             if not follow:
-                self.filtered += 1
                 return None
             item.extra["_include_pending"] = True
         self.yielded += 1
@@ -257,7 +255,6 @@ class ListingSpider(DetailPageSpider):
             self._stat(FIELD_MISSES.format(field="link"))
         url = textparse.safe_http_url(href, response.url) if href else None
         if self._link_re is not None and (url is None or not self._link_re.search(url)):
-            self.filtered += 1
             return None
         if opts.title:
             titles = extract_texts(node, opts.title)
@@ -272,7 +269,6 @@ class ListingSpider(DetailPageSpider):
             return None
         summary = extract_text(node, opts.summary)
         if not keep(f"{title}\n{summary or ''}", [], opts.exclude):
-            self.filtered += 1
             return None
         external_id = stable_id(url) if url else title_id(title)
         if external_id in self.seen_ids:

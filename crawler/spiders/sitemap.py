@@ -43,7 +43,6 @@ class SitemapSpider(DetailPageSpider, ScrapySitemapSpider):
         self.seen_ids: set[str] = set()
         self.queued = 0
         self.yielded = 0
-        self.filtered = 0
         self._max_size = 20_000_000
         self._warn_size = 20_000_000
 
@@ -99,7 +98,6 @@ def page_item(spider: Any, response: TextResponse) -> CallItem | None:
         spider.logger.warning("a page without a title skipped: %s", response.url)
         return None
     if not keep(f"{title}\n{text}", opts.include, []) or not keep(title, [], opts.exclude):
-        spider.filtered += 1
         return None
     external_id = stable_id(response.url)
     if external_id in spider.seen_ids:

@@ -25,6 +25,8 @@ from __future__ import annotations
 import io
 import re
 from collections.abc import Iterator
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -137,7 +139,7 @@ class TillvaxtverketSpider(BevakaSpider):
         self.pages += 1
         try:
             self.enrich(response, item)
-        except Exception as exc:  # noqa: BLE001 - odd markup loses detail, not the call
+        except Exception as exc:  # odd markup loses detail, not the call
             self.note_detail_failure(
                 f"detail page {response.url} unreadable: {exc.__class__.__name__}: {exc}"
             )
@@ -166,10 +168,13 @@ class TillvaxtverketSpider(BevakaSpider):
         ]
         date_bullets = [b for b in bullets if _status_hint(b) or textparse.find_dates(b)["dates"]]
         item.regions = [b for b in bullets if b not in date_bullets and self.is_region(b)]
-        dates = textparse.find_dates(" \n".join(date_bullets), now=self.now)
+        # a date without a year is dated by the feed entry's own publication date, never by
+        # the crawl's day (without one it is skipped: never invent a year)
+        anchor = _published_on(item.extra.get("published"))
+        dates = textparse.find_dates(" \n".join(date_bullets), anchor=anchor)
         if not dates["deadlines"] and not dates["opens_at"]:
             page_text = textparse.html_to_text(main.get())
-            dates = textparse.find_dates(page_text, now=self.now)
+            dates = textparse.find_dates(page_text, anchor=anchor)
         item.deadlines = list(dates["deadlines"])
         item.opens_at = dates["opens_at"]
         item.status = self.status_hint(
@@ -231,3 +236,14 @@ class TillvaxtverketSpider(BevakaSpider):
             text = textparse.clean_text(" ".join(parts), multiline=False)
             return text or None
         return None
+
+
+def _published_on(value: Any) -> datetime | None:
+    """The feed entry's publication time (RFC 822, as RSS sends it), or None."""
+    if not isinstance(value, str) or not value.strip():
+        return None
+    try:
+        published = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return published if published.tzinfo else published.replace(tzinfo=UTC)

@@ -70,7 +70,6 @@ class WordPressSpider(DetailPageSpider):
         )
         self.seen_ids: set[str] = set()
         self.yielded = 0
-        self.filtered = 0
 
     async def start(self) -> Any:  # Scrapy >= 2.13
         for request in self.start_requests():
@@ -146,7 +145,6 @@ class WordPressSpider(DetailPageSpider):
         summary = textparse.html_to_text(_rendered(post.get("excerpt"))) or None
         content = textparse.html_to_text(_rendered(post.get("content"))) or None
         if not keep(f"{title}\n{summary or ''}", [], opts.exclude):
-            self.filtered += 1
             return None
         external_id = stable_id(link)
         if external_id in self.seen_ids:
@@ -180,7 +178,6 @@ class WordPressSpider(DetailPageSpider):
             item.extra["wp_id"] = post["id"]
         if not self.passes_include(item):
             if not opts.follow_links:
-                self.filtered += 1
                 return None
             item.extra["_include_pending"] = True
         self.seen_ids.add(external_id)

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from cli.app import app
 from config.loader import ConfigError, load_config
-from scheduler.cli import app
 
 #: a key that passes the strength check (tests only)
 STRONG_KEY = "Zq3vT9-kLm2Xw8pR4sYb7NcE1hJu6GdA"

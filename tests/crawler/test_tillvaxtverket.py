@@ -179,3 +179,44 @@ def test_a_feed_body_that_names_a_local_file_is_not_read_from_disk(tmp_path, db_
         )
     assert result.outcome == "failed" and "not an RSS feed" in result.error
     assert result.seen == 0
+
+
+def _crawl_with_detail(tmp_path, db_url, *, now, edit, pub_date=None):
+    recordings = copy_recordings(tmp_path / "rec", "tillvaxtverket")
+    detail = recordings / "tillvaxtverket" / "detail-5102.html"
+    detail.write_text(edit(detail.read_text("utf-8")), "utf-8")
+    if pub_date is not None:
+        feed = recordings / "tillvaxtverket" / "feed.xml"
+        feed.write_text(
+            feed.read_text("utf-8").replace("Tue, 02 Feb 2027 10:00:00 +0100", pub_date),
+            "utf-8",
+        )
+    with Mirror(recordings) as mirror:
+        (result,) = crawl_sources(
+            config=mirrored_config(mirror),
+            keys=["tillvaxtverket"],
+            database_url=db_url,
+            now=now,
+            settings_overrides=TEST_SETTINGS,
+        )
+    engine = make_engine(db_url)
+    with Session(engine) as session:
+        call = session.exec(select(Call).where(Call.external_id == "5102")).one()
+    engine.dispose()
+    return result, call
+
+
+def test_a_yearless_closing_date_is_dated_by_the_feed_entry_not_the_crawl_day(tmp_path, db_url):
+    """Never invent: "Stänger 22 april" on a page the feed published on 14 June 2023 takes
+    its year from that date (textparse: on or after the publication less 60 days, so 22
+    April 2023), whatever the crawl's day; crawled in 2031 it is a past round."""
+    result, call = _crawl_with_detail(
+        tmp_path,
+        db_url,
+        now=datetime(2031, 3, 1, 9, 0, tzinfo=UTC),
+        edit=lambda html: html.replace("Stänger 22 april 2027", "Stänger 22 april"),
+        pub_date="Wed, 14 Jun 2023 09:00:00 +0200",
+    )
+    assert result.outcome == "ok"
+    assert call.deadlines == ["2023-04-22T21:59:59+00:00"]
+    assert call.status == "closed"

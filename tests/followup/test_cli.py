@@ -27,7 +27,7 @@ def test_decide_validates_with_clear_errors(cli_env, call_id):
     the other tests run the real command in a subprocess."""
     from typer.testing import CliRunner
 
-    from scheduler.cli import app
+    from cli.app import app
 
     runner = CliRunner(env=cli_env)
 

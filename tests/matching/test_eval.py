@@ -10,6 +10,7 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
+from cli.app import app
 from config.schema import NeedsFile
 from matching.engine import compile_needs, evaluate
 from matching.evaluation import (
@@ -19,7 +20,6 @@ from matching.evaluation import (
     read_items,
 )
 from matching.explain import explain_lines
-from scheduler.cli import app
 
 FILES = Path(__file__).resolve().parent.parent / "files" / "matching_eval"
 LABELLED = FILES / "labelled.jsonl"

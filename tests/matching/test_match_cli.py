@@ -9,7 +9,7 @@ import pytest
 from sqlmodel import select
 from typer.testing import CliRunner
 
-from scheduler.cli import app
+from cli.app import app
 from storage.models import MatchState, Tag
 
 runner = cli_runner = CliRunner()

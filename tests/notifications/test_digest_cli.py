@@ -10,7 +10,7 @@ import pytest
 from digest_support import write_example_config
 from typer.testing import CliRunner
 
-from scheduler.cli import app
+from cli.app import app
 
 
 @pytest.fixture

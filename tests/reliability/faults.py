@@ -69,12 +69,12 @@ class Body(Fault):
         handler.send_all(self.status, self.payload(handler), self.content_type, self.headers)
 
 
-def Status(status: int, body: str = "error\n", **headers: str) -> Body:  # noqa: N802
+def Status(status: int, body: str = "error\n", **headers: str) -> Body:
     """An error status with a small text body."""
     return Body(body, "text/plain; charset=utf-8", status, dict(headers))
 
 
-def TooManyRequests(retry_after: int = 1) -> Body:  # noqa: N802
+def TooManyRequests(retry_after: int = 1) -> Body:
     return Body("slow down\n", "text/plain", 429, {"Retry-After": str(retry_after)})
 
 
@@ -193,7 +193,7 @@ class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     timeout = 30  # a client that sends nothing cannot hold a thread forever
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+    def log_message(self, format: str, *args: Any) -> None:
         return
 
     def send_all(
@@ -319,7 +319,7 @@ class _FaultHandler:
         self.rcpt_given: dict[str, int] = {}
         self.dropped = False
 
-    async def handle_MAIL(self, server, session, envelope, address, mail_options):  # noqa: N802
+    async def handle_MAIL(self, server, session, envelope, address, mail_options):
         faults = self.owner.faults
         if faults.hang_after is not None and len(self.owner.messages) >= faults.hang_after:
             self.owner.hangs += 1
@@ -332,7 +332,7 @@ class _FaultHandler:
         envelope.mail_options.extend(mail_options)
         return "250 OK"
 
-    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):  # noqa: N802
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
         faults = self.owner.faults
         reply = faults.rcpt_replies.get(address.lower())
         if reply is not None:
@@ -344,7 +344,7 @@ class _FaultHandler:
         envelope.rcpt_tos.append(address)
         return "250 OK"
 
-    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope):  # noqa: N802
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope):
         faults = self.owner.faults
         if (
             faults.drop_after is not None

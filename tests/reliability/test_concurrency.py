@@ -119,7 +119,7 @@ def test_pages_answer_while_crawl_match_and_digest_write(db_url, tmp_path):
                     NOW,
                     settings_overrides={**BENCH_SETTINGS, "RETRY_TIMES": 0},
                 )
-            except BaseException as exc:  # noqa: BLE001 - reported by the test
+            except BaseException as exc:  # reported by the test
                 errors.append(exc)
 
         statuses: list[tuple[str, int]] = []
@@ -182,7 +182,7 @@ def test_two_crawls_of_one_source_at_once_store_each_call_once(db_url, tmp_path)
                         settings_overrides={**BENCH_SETTINGS, "RETRY_TIMES": 0},
                     )
                 )
-            except BaseException as exc:  # noqa: BLE001
+            except BaseException as exc:
                 errors.append(exc)
 
         threads = [threading.Thread(target=crawl) for _ in range(2)]

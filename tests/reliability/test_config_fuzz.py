@@ -120,7 +120,7 @@ def _parses(data: bytes) -> bool:
     """Could the file be read and parsed as YAML into a non-empty mapping?"""
     try:
         loaded = yaml.safe_load(data.decode("utf-8"))
-    except Exception:  # noqa: BLE001
+    except Exception:
         return False
     return isinstance(loaded, dict) and bool(loaded)
 

@@ -1,5 +1,5 @@
 """Crashes: ``kill -9`` (of the whole process group, as systemd would) at seeded points of
-a crawl, a match and a digest run of the real CLI (``python -m scheduler.cli`` in a
+a crawl, a match and a digest run of the real CLI (``python -m cli.app`` in a
 subprocess), then a re-run. What must hold afterwards:
 
 * crawl: every call stored exactly once, the ones stored before the kill unchanged
@@ -51,7 +51,7 @@ class Killable:
 
     def __init__(self, bevaka, *args: str, env: dict[str, str] | None = None):
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "scheduler.cli", *args],
+            [sys.executable, "-m", "cli.app", *args],
             env={**bevaka.env, **(env or {})},
             cwd=bevaka.cwd,
             stdout=subprocess.PIPE,

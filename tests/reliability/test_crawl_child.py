@@ -38,7 +38,7 @@ def test_kill_9_of_the_crawl_parent_ends_its_crawl_child(bevaka, config_dir):
             crawl={"timeout_seconds": 120, "retries": 0},
         )
         parent = subprocess.Popen(
-            [sys.executable, "-m", "scheduler.cli", "crawl"],
+            [sys.executable, "-m", "cli.app", "crawl"],
             env=bevaka.env,
             cwd=bevaka.cwd,
             stdout=subprocess.DEVNULL,

@@ -101,7 +101,7 @@ def test_three_runs_at_once_send_each_digest_once(tmp_path, db_url, engine, worl
                 if start is not None:
                     start.wait()
                 reports[name] = run_digest(config=config, engine=own, now=NOW)
-            except BaseException as exc:  # noqa: BLE001 - reported by the test
+            except BaseException as exc:  # reported by the test
                 errors.append(exc)
             finally:
                 own.dispose()
@@ -263,7 +263,7 @@ def test_three_digest_commands_at_once_send_each_digest_once(bevaka, config_dir,
             "BEVAKA_SMTP_PORT": str(server.port),
             "BEVAKA_SMTP_SECURITY": "none",
         }
-        args = [sys.executable, "-m", "scheduler.cli", "digest", "--send", "--as-of", "2026-11-23"]
+        args = [sys.executable, "-m", "cli.app", "digest", "--send", "--as-of", "2026-11-23"]
 
         def start() -> subprocess.Popen:
             return subprocess.Popen(

@@ -305,7 +305,7 @@ def test_web_pages_are_safe(hostile):
         assert "{{ 7*7 }}" in _Collector_text(page)  # shown as text, never evaluated
 
 
-def _Collector_text(html: str) -> str:  # noqa: N802
+def _Collector_text(html: str) -> str:
     parsed = _Collector()
     parsed.feed(html)
     return "".join(parsed.text)

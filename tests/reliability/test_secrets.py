@@ -20,8 +20,8 @@ from storage.db import make_engine
 
 pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("ignore:Requiring AUTH")]
 
-PASSWORD = "pw-7Hq!x9931-never-print"  # noqa: S105 - the secret under test
-SECRET_KEY = "sk-Zx81-signing-key-never-print-4QmB9tWv"  # noqa: S105
+PASSWORD = "pw-7Hq!x9931-never-print"  # the secret under test
+SECRET_KEY = "sk-Zx81-signing-key-never-print-4QmB9tWv"
 AS_OF = ("--as-of", "2026-11-23")
 
 
@@ -176,7 +176,7 @@ def test_no_secret_in_the_scheduler_log(bevaka, config_dir, db_url, world):
                 "BEVAKA_SECRET_KEY": SECRET_KEY,
             }
             service = subprocess.Popen(
-                [sys.executable, "-m", "scheduler.cli", "run"],
+                [sys.executable, "-m", "cli.app", "run"],
                 env=env,
                 cwd=bevaka.cwd,
                 stdout=subprocess.PIPE,

@@ -81,7 +81,7 @@ def test_sighup_reloads_the_running_service(bevaka, config_dir):
         text = text.replace(old, new)
     settings.write_text(text, encoding="utf-8")
     service = subprocess.Popen(
-        [sys.executable, "-m", "scheduler.cli", "run"],
+        [sys.executable, "-m", "cli.app", "run"],
         env=bevaka.env,
         cwd=bevaka.cwd,
         stdout=subprocess.PIPE,

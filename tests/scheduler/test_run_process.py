@@ -41,7 +41,7 @@ def _start(env, tmp_path: Path, name: str):
     log = tmp_path / f"{name}.log"
     handle = log.open("w")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "scheduler.cli", "run"],
+        [sys.executable, "-m", "cli.app", "run"],
         env=env,
         cwd=tmp_path,
         stdout=handle,
@@ -67,7 +67,7 @@ def test_second_instance_refused_then_sigterm_exits_zero(run_env, tmp_path):
     try:
         _wait_for(first_log, "event=service.start", first)
         second = subprocess.run(
-            [sys.executable, "-m", "scheduler.cli", "run"],
+            [sys.executable, "-m", "cli.app", "run"],
             env=run_env,
             cwd=tmp_path,
             capture_output=True,

@@ -21,7 +21,7 @@ def test_web_serves_health_and_pages(bevaka):
     port = free_port()
     env = {**bevaka.env, "BEVAKA_SECRET_KEY": "cli-test-secret-Vq8Lm3Zx7Rt2Wp5Ks9"}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "scheduler.cli", "web", "--host", "127.0.0.1", "--port", str(port)],
+        [sys.executable, "-m", "cli.app", "web", "--host", "127.0.0.1", "--port", str(port)],
         env=env,
         cwd=bevaka.cwd,
         stdout=subprocess.PIPE,

@@ -18,11 +18,11 @@ from sqlmodel import Session
 from test_web_subscription import follow_signup, make_subscriber, save, token
 from web_support import SECRET, csrf_from, free_port, make_config
 
+from cli.web import uvicorn_options
 from notifications.tokens import make_token
 from storage.db import make_engine
 from storage.models import Subscriber
 from web.app import create_app
-from web.cli import uvicorn_options
 from web.deps import MAX_FORM_BYTES
 
 

@@ -50,7 +50,7 @@ class AppState:
 
         try:
             current = current_revision(self.engine)
-        except Exception as exc:  # noqa: BLE001 - any driver error means "cannot reach"
+        except Exception as exc:  # any driver error means "cannot reach"
             fail(
                 f"cannot open database {redact_url(self.settings.database_url)}: {exc.__class__.__name__}: {exc}"
             )

@@ -37,8 +37,8 @@ def match(
 
     Example: bevaka match --dry-run
     """
+    from cli.context import console, now_utc, print_json, state
     from matching.service import run_match
-    from scheduler.context import console, now_utc, print_json, state
 
     st = state(ctx)
     with st.session() as session:
@@ -83,10 +83,10 @@ def explain(
 
     Example: bevaka explain 42 --tag barn-och-skola
     """
+    from cli.context import EXIT_CONFIG, console, fail, print_json, state
     from matching.engine import call_fields, evaluate
     from matching.explain import explain_json, explain_lines
     from matching.service import compiled_for
-    from scheduler.context import EXIT_CONFIG, console, fail, print_json, state
     from storage.repo import get_call, tags_for
 
     st = state(ctx)
@@ -131,9 +131,9 @@ class Only(StrEnum):
 def _load_needs(ctx: typer.Context, path: Path | None):
     """needs.yaml from ``path`` alone, or the configuration's; a bad file exits 2 with
     one line per problem, as `bevaka config check`."""
+    from cli.context import EXIT_CONFIG, err_console, state
     from config.loader import ConfigError, validate_file
     from config.schema import NeedsFile
-    from scheduler.context import EXIT_CONFIG, err_console, state
 
     if path is None:
         return state(ctx).config.needs, "config/needs.yaml"
@@ -191,6 +191,7 @@ def eval_command(
     """
     from rich.markup import escape
 
+    from cli.context import console, fail, print_json
     from matching.evaluation import (
         EvalInputError,
         compare_lines,
@@ -199,7 +200,6 @@ def eval_command(
         read_items,
         summary_lines,
     )
-    from scheduler.context import console, fail, print_json
 
     if (file is None) == (not from_decisions):
         fail("give a labelled FILE or --from-decisions (one of them)")
@@ -240,8 +240,8 @@ def eval_command(
 def _decision_items(ctx: typer.Context, keys: set[str]):
     from sqlmodel import col, select
 
+    from cli.context import state
     from matching.evaluation import items_from_decisions
-    from scheduler.context import state
     from storage.models import Call, Decision
 
     with state(ctx).session() as session:

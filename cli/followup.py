@@ -12,7 +12,7 @@ import typer
 from rich.markup import escape
 from rich.table import Column, Table
 
-from scheduler.context import EXIT_CONFIG, console, fail, now_utc, print_json, state
+from cli.context import EXIT_CONFIG, console, fail, now_utc, print_json, state
 
 
 class ListFormat(StrEnum):

@@ -12,7 +12,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from scheduler.context import EXIT_CONFIG, console, fail, state
+from cli.context import EXIT_CONFIG, console, fail, state
 
 
 def _parse_as_of(value: str | None, tz) -> datetime | None:

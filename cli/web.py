@@ -30,7 +30,7 @@ def web(
     """
     import uvicorn
 
-    from scheduler.context import console, fail, state
+    from cli.context import console, fail, state
     from web.app import WebConfigError, create_app
 
     st = state(ctx)

@@ -9,7 +9,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from scheduler.context import EXIT_CONFIG, console, err_console, fail, print_json, state
+from cli.context import EXIT_CONFIG, console, err_console, fail, print_json, state
 
 sources_app = typer.Typer(
     help="List the sources with their health, or check one.", no_args_is_help=True
@@ -181,8 +181,8 @@ def sources_check(
 
     Example: bevaka sources check tillvaxtverket
     """
+    from cli.context import now_utc
     from crawler.runner import inspect_source
-    from scheduler.context import now_utc
     from storage.records import derive_status, next_deadline
 
     st = state(ctx)
@@ -275,8 +275,8 @@ def sources_suggest(
     """
     import yaml
 
+    from cli.context import now_utc
     from crawler.suggest import read_page, suggest
-    from scheduler.context import now_utc
 
     st = state(ctx)
     try:

@@ -1,4 +1,4 @@
-"""The ``bevaka`` command. Each package adds its own commands through ``register(app)``."""
+"""The ``bevaka`` command. Each command group's module (cli/crawl.py, cli/digest.py, …) adds its commands through ``register(app)``."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from scheduler.context import (
+from cli.context import (
     EXIT_CONFIG,
     ConfigRef,
     console,
@@ -112,7 +112,7 @@ def db_upgrade(ctx: typer.Context) -> None:
     url = state(ctx).settings.database_url
     try:
         upgrade(url)
-    except Exception as exc:  # noqa: BLE001 - report any driver error without a traceback
+    except Exception as exc:  # report any driver error without a traceback
         fail(f"cannot upgrade {redact_url(url)}: {exc.__class__.__name__}: {exc}")
     console.print(f"database {redact_url(url)} is at revision {head_revision()}")
 
@@ -325,20 +325,20 @@ def calls_import(
 
 
 def _register_packages() -> None:
-    import crawler.cli
-    import followup.cli
-    import matching.cli
-    import notifications.cli
-    import scheduler.service_cli
-    import web.cli
+    import cli.crawl
+    import cli.digest
+    import cli.followup
+    import cli.match
+    import cli.service
+    import cli.web
 
     for module in (
-        crawler.cli,
-        followup.cli,
-        matching.cli,
-        notifications.cli,
-        scheduler.service_cli,
-        web.cli,
+        cli.crawl,
+        cli.followup,
+        cli.match,
+        cli.digest,
+        cli.service,
+        cli.web,
     ):
         module.register(app)
 

@@ -12,7 +12,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from scheduler.context import EXIT_CONFIG, console, err_console, fail, now_utc, print_json, state
+from cli.context import EXIT_CONFIG, console, err_console, fail, now_utc, print_json, state
 
 subscribers_app = typer.Typer(help="Manage who gets the weekly digest.", no_args_is_help=True)
 
