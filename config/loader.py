@@ -19,6 +19,8 @@ from pydantic import BaseModel, ValidationError
 from config.schema import NeedsFile, Settings, SourcesFile
 
 DEFAULT_CONFIG_DIR = Path(__file__).resolve().parent
+#: the coordinator's three files (the scheduler's reload watches them)
+FILES = ("settings.yaml", "sources.yaml", "needs.yaml")
 
 
 @dataclass(frozen=True)

@@ -17,12 +17,12 @@ def _shipped_config(monkeypatch, config_dir):
 
 
 def test_the_documented_feed_command_finds_its_source():
-    assert FeedSpider(source="esf_nyheter").source.key == "esf_nyheter"
+    assert FeedSpider(source="interreg_baltic").source.key == "interreg_baltic"
     assert EuPortalSpider().source.key == "eu_portal"  # one source of its own: no -a needed
 
 
 def test_feed_without_a_source_names_the_feed_sources():
-    with pytest.raises(ValueError, match=r"^spider 'feed' needs -a source=KEY; .*: esf_nyheter$"):
+    with pytest.raises(ValueError, match=r"^spider 'feed' needs -a source=KEY; .*: skr, leader_nv_skaraborg, interreg_baltic$"):
         FeedSpider()
 
 

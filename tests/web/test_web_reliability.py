@@ -12,14 +12,16 @@ from datetime import UTC, datetime
 import httpx
 import pytest
 import uvicorn
-from itsdangerous import URLSafeTimedSerializer
 from sqlalchemy import event, text
 from sqlmodel import Session
 from test_web_subscription import follow_signup, make_subscriber, save, token
-from web_support import SECRET, csrf_from, free_port, make_config
+from web_support import NOW, SECRET, csrf_from, make_config
 
 from cli.web import uvicorn_options
-from notifications.tokens import make_token
+from notifications.tokens import (
+    _serializer,  # signed as the app signs, at its clock
+    make_token,
+)
 from storage.db import make_engine
 from storage.models import Subscriber
 from web.app import create_app
@@ -29,9 +31,8 @@ from web.deps import MAX_FORM_BYTES
 @contextmanager
 def served(app, settings) -> Iterator[str]:
     """The app under a real uvicorn on 127.0.0.1 with ``bevaka web``'s proxy options."""
-    port = free_port()
     config = uvicorn.Config(
-        app, host="127.0.0.1", port=port, log_level="warning", **uvicorn_options(settings)
+        app, host="127.0.0.1", port=0, log_level="warning", **uvicorn_options(settings)
     )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
@@ -41,6 +42,7 @@ def served(app, settings) -> Iterator[str]:
             if not thread.is_alive():
                 raise RuntimeError("uvicorn did not start")
             thread.join(0.01)
+        port = server.servers[0].sockets[0].getsockname()[1]  # the port the OS gave it
         yield f"http://127.0.0.1:{port}"
     finally:
         server.should_exit = True
@@ -70,12 +72,10 @@ def test_slash_redirect_never_takes_its_host_from_the_request(client):
 )
 def test_a_signed_token_of_the_wrong_shape_is_an_invalid_link(client, session, web_config, payload):
     make_subscriber(session, web_config, topics=["klimat"])
-    forged = URLSafeTimedSerializer(SECRET, salt="bevaka-subscriber-link").dumps(payload)
+    forged = _serializer(SECRET, NOW).dumps(payload)
     response = client.get(f"/prenumeration/{forged}")
     assert response.status_code == 400 and "Länken fungerar inte" in response.text
-    unsub = URLSafeTimedSerializer(SECRET, salt="bevaka-subscriber-link").dumps(
-        {**payload, "p": "unsubscribe"}
-    )
+    unsub = _serializer(SECRET, NOW).dumps({**payload, "p": "unsubscribe"})
     assert client.post(f"/avregistrera/{unsub}").status_code == 400
 
 
