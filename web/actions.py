@@ -25,6 +25,7 @@ from email_validator import EmailNotValidError, validate_email
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlmodel import Session
+from starlette.concurrency import run_in_threadpool
 
 from followup.decisions import (
     CHOICES,
@@ -110,7 +111,7 @@ def choice_page(
 
 
 @router.post("/utlysning/{call_id}/val/{token}")
-async def choice_save(
+def choice_save(  # a plain def: its synchronous database work runs in the thread pool
     request: Request,
     call_id: int,
     token: str,
@@ -218,10 +219,14 @@ async def share_send(
     data = _read(st, token, call_id)
     raw = str(form.get("email") or "")
     message_text = " ".join(str(form.get("message") or "").split())[:MAX_MESSAGE]
-    with st.session() as session:
-        who = who_for(st, session, data.subscriber_id, data.version, forvaltning)
-        call = _call(session, call_id)
-        context = _context(st, session, call, who, token)
+
+    def read() -> tuple[Any, Call, dict]:  # sync database work: in the thread pool
+        with st.session() as session:
+            who = who_for(st, session, data.subscriber_id, data.version, forvaltning)
+            call = _call(session, call_id)
+            return who, call, _context(st, session, call, who, token)
+
+    who, call, context = await run_in_threadpool(read)
     context.update(title=f"Dela: {call.title}", domains=st.settings.web.allowed_domains)
     try:
         to = colleague_address(st, raw)

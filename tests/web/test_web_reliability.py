@@ -198,3 +198,45 @@ def test_a_blocked_database_write_does_not_stall_other_requests(
         app_engine.dispose()
     with Session(engine) as session:
         assert session.get(Subscriber, sub.id).name == "Anna B"
+
+
+def test_no_async_handler_opens_a_database_session_on_the_event_loop():
+    """An ``async def`` route runs on the event loop: a synchronous database session opened
+    in it blocks every other request while SQLite waits for a lock. Such work belongs in a
+    plain ``def`` route or in a function handed to the thread pool (a nested def)."""
+    import ast
+    import inspect
+    import textwrap
+
+    from fastapi.routing import APIRoute
+
+    from web import actions, calendar, followup, health, pages, subscription
+
+    routes = [
+        route
+        for module in (actions, calendar, followup, health, pages, subscription)
+        for route in module.router.routes
+        if isinstance(route, APIRoute)
+    ]
+    assert len(routes) > 20  # every page of the app is looked at
+    offenders = []
+    for route in routes:
+        if not inspect.iscoroutinefunction(route.endpoint):
+            continue
+        tree = ast.parse(textwrap.dedent(inspect.getsource(route.endpoint)))
+        (handler,) = tree.body
+        nested = {
+            id(n)
+            for d in ast.walk(handler)
+            if isinstance(d, ast.FunctionDef | ast.Lambda) and d is not handler
+            for n in ast.walk(d)
+        }
+        for node in ast.walk(handler):
+            if (
+                id(node) not in nested
+                and isinstance(node, ast.Attribute)
+                and node.attr in ("session", "session_scope")
+            ):
+                offenders.append(f"{route.endpoint.__module__}.{route.endpoint.__name__}")
+                break
+    assert offenders == []
