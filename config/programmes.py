@@ -54,6 +54,58 @@ _TABLE = [
 PROGRAMMES: dict[str, Programme] = {p.code: p for p in _TABLE}
 BY_SEDIA_ID: dict[str, Programme] = {p.sedia_id: p for p in _TABLE if p.sedia_id}
 
+# The names sources and imported records give instead of the code ("Erasmus+",
+# "EU4Health", "Creative Europe" ...), compared as _name_key makes them.
+_ALIASES = {
+    "HORIZON": ["Horizon Europe", "Horisont Europa", "Horizon 2020"],
+    "ERASMUS": ["Erasmus+", "Erasmus plus", "Erasmus"],
+    "LIFE": ["LIFE programme", "LIFE-programmet"],
+    "CERV": ["Citizens, Equality, Rights and Values", "Medborgare, jämlikhet, rättigheter och värden"],
+    "CREA": ["Creative Europe", "Kreativa Europa"],
+    "AMIF": ["Asylum, Migration and Integration Fund", "Asyl-, migrations- och integrationsfonden"],
+    "DIGITAL": ["Digital Europe", "Digital Europe Programme", "Programmet för ett digitalt Europa"],
+    "ESF": ["ESF+", "European Social Fund Plus", "European Social Fund", "Europeiska socialfonden", "Europeiska socialfonden+"],
+    "EU4H": ["EU4Health", "EU4Health Programme"],
+    "SMP": ["Single Market Programme"],
+    "CEF": ["Connecting Europe Facility"],
+    "ESC": ["European Solidarity Corps", "Europeiska solidaritetskåren", "Solidaritetskåren"],
+    "EMFAF": ["European Maritime, Fisheries and Aquaculture Fund"],
+    "INNOVFUND": ["Innovation Fund", "Innovationsfonden"],
+    "UCPM": ["Union Civil Protection Mechanism", "EU Civil Protection Mechanism", "EU:s civilskyddsmekanism"],
+    "JTM": ["Just Transition Fund", "Fonden för en rättvis omställning"],
+    "ERUF": ["ERDF", "European Regional Development Fund", "Regionalfonden", "Europeiska regionala utvecklingsfonden"],
+    "LEADER": ["Leader", "CLLD", "Lokalt ledd utveckling"],
+    "LONA": ["Lokala naturvårdssatsningen"],
+    "EUI": ["European Urban Initiative"],
+}
+
+
+def _name_key(value: str) -> str:
+    return " ".join(value.replace("’", "'").casefold().split())
+
+
+_BY_NAME: dict[str, str] = {
+    _name_key(name): code
+    for code, names in _ALIASES.items()
+    for name in (code, PROGRAMMES[code].name, *names)
+}
+
+
+def programme_code(value: str | None) -> str | None:
+    """The code for a programme given as its code or a common name: ``erasmus`` and
+    ``Erasmus+`` → ERASMUS, ``EU4Health`` → EU4H, ``Interreg Europe`` → INTERREG; None for
+    a name that is not known (it is then matched as written)."""
+    if not value or not value.strip():
+        return None
+    if value.strip().upper() in PROGRAMMES:
+        return value.strip().upper()
+    key = _name_key(value)
+    if key in _BY_NAME:
+        return _BY_NAME[key]
+    if key.startswith("interreg"):
+        return "INTERREG"
+    return None
+
 
 def programme_from_identifier(identifier: str | None) -> Programme | None:
     """``HORIZON-CL5-2027-...`` → Horizon Europe; None when the prefix is not known."""

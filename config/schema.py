@@ -513,19 +513,24 @@ class Audience(Strict):
     needs: list[Need] = Field(min_length=1)
 
 
+#: a call identifier pattern: letters, digits, - and * (any text), e.g. HORIZON-MISS-*-CLIMA-*
+IdentifierPattern = Annotated[str, Field(pattern=r"^[A-Za-z0-9*][A-Za-z0-9*-]*$", max_length=80)]
+
 HOST_PATTERN = r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)+$"
 
 
 class ProgrammeDefault(Strict):
     """A programme or funder that implies förvaltningar/topics by itself: a call of one of
     ``programmes`` (codes), from one of ``funders`` (hosts of the call's URL, subdomains
-    included) or naming it with an ``any`` term anywhere in its text adds
+    included), with an identifier that fits one of ``identifiers``, or naming it with an ``any`` term anywhere in its text adds
     ``score`` to each of ``tags`` (unless a ``none`` term appears, or the call is closed
     to municipalities or to this region)."""
 
     name: str = Field(min_length=1)
     programmes: ProgrammeCodes = Field(default_factory=list)
     funders: list[Annotated[str, Field(pattern=HOST_PATTERN)]] = Field(default_factory=list)
+    #: call identifier patterns (HORIZON-MISS-*-CLIMA-*): the portal's topics by their code
+    identifiers: list[IdentifierPattern] = Field(default_factory=list)
     any: Terms = Field(default_factory=list)
     none: Terms = Field(default_factory=list)
     tags: list[str] = Field(min_length=1)
@@ -534,8 +539,10 @@ class ProgrammeDefault(Strict):
 
     @model_validator(mode="after")
     def _has_trigger(self) -> ProgrammeDefault:
-        if not (self.programmes or self.funders or self.any):
-            raise ValueError("a programme default needs programmes, funders or any terms")
+        if not (self.programmes or self.funders or self.identifiers or self.any):
+            raise ValueError(
+                "a programme default needs programmes, funders, identifiers or any terms"
+            )
         return self
 
 
@@ -545,13 +552,28 @@ class ApplicantRestriction(Strict):
 
     name: str = Field(pattern=KEY_PATTERN)
     label: str = Field(min_length=1)
-    any: Terms = Field(min_length=1)
+    any: Terms = Field(default_factory=list)
+    #: identifier patterns (HORIZON-CL*, HORIZON-EIC* ...; * is any text): a call whose
+    #: identifier fits one is restricted even when none of ``any`` appears (a research topic that
+    #: the portal lists with its title only)
+    identifiers: list[IdentifierPattern] = Field(default_factory=list)
+    #: terms that lift it: a news item on grants decided that also announces the next
+    #: round ("nästa ansökningsomgång", "ansök senast") is an opportunity after all
+    unless: Terms = Field(default_factory=list)
     #: the kinds of item it applies to (call, news); empty: every kind
     kinds: list[Literal["call", "news"]] = Field(default_factory=list)
     #: False: it holds even when the call names municipalities (news about grants decided)
     unless_municipal: bool = True
     #: True: it holds when NONE of ``any`` appears (a news item that announces nothing)
     when_missing: bool = False
+
+    @model_validator(mode="after")
+    def _has_trigger(self) -> ApplicantRestriction:
+        if not self.any and not self.identifiers:
+            raise ValueError("an applicant restriction needs 'any' terms or 'identifiers'")
+        if self.when_missing and self.identifiers:
+            raise ValueError("'identifiers' cannot be used with 'when_missing'")
+        return self
 
 
 class Applicants(Strict):

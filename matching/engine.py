@@ -32,7 +32,7 @@ from urllib.parse import urlsplit
 
 import ahocorasick
 
-from config.programmes import PROGRAMMES, programme_from_identifier
+from config.programmes import PROGRAMMES, programme_code, programme_from_identifier
 from config.schema import Audience, NeedsFile
 from matching.terms import ParsedTerm, WordPattern, parse_term
 from matching.text import (
@@ -144,9 +144,28 @@ class CallContext:
     multiplier: float  # applicants.municipal_weight when municipal, else 1
     restriction: Restriction | None
     geography: Geography
+    identifier: str = ""  # upper case, "" when the call has none
+    lifted: Restriction | None = None  # a restriction its `unless` terms lifted (hit: theirs)
 
 
 NO_CONTEXT = CallContext(None, "", None, 1.0, None, Geography("unknown", None, None))
+
+
+def identifier_fits(pattern: str, identifier: str) -> bool:
+    """``HORIZON-MISS-*-CLIMA-*`` fits ``HORIZON-MISS-2026-01-CLIMA-02`` (upper case both;
+    ``*`` is any text, everything else literal): plain string work, no regex engine."""
+    parts = pattern.split("*")
+    if len(parts) == 1:
+        return identifier == pattern
+    if not identifier.startswith(parts[0]) or not identifier.endswith(parts[-1]):
+        return False
+    position, end = len(parts[0]), len(identifier) - len(parts[-1])
+    for part in parts[1:-1]:
+        found = identifier.find(part, position, end)
+        if found < 0:
+            return False
+        position = found + len(part)
+    return position <= end
 
 
 @dataclass
@@ -244,6 +263,7 @@ class _Default:
     audiences: tuple[int, ...]
     score: float
     applicants: frozenset[str]
+    identifiers: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -384,7 +404,7 @@ def call_programme(call: Any) -> str | None:
     programme = _get(call, "programme")
     if programme:
         code = str(programme)
-        return code.upper() if code.upper() in PROGRAMMES else code
+        return programme_code(code) or code
     found = programme_from_identifier(_get(call, "identifier"))
     return found.code if found else None
 
@@ -533,6 +553,7 @@ class CompiledNeeds:
                 audiences=tuple(index_of[k] for k in d.tags),
                 score=d.score,
                 applicants=frozenset(d.applicants),
+                identifiers=tuple(p.upper() for p in d.identifiers),
             )
             for d in needs.programme_defaults
         ]
@@ -541,7 +562,10 @@ class CompiledNeeds:
         # at the defaults a call can have)
         self._defaults_by_programme: dict[str, list[int]] = {}
         self._defaults_by_term: dict[int, list[int]] = {}
-        self._funded_defaults = [n for n, d in enumerate(self._defaults) if d.funders]
+        # defaults named by host or identifier: looked at for every call
+        self._funded_defaults = [
+            n for n, d in enumerate(self._defaults) if d.funders or d.identifiers
+        ]
         for number, default in enumerate(self._defaults):
             for audience in default.audiences:
                 self._audience_defaults.setdefault(audience, []).append(number)
@@ -561,6 +585,8 @@ class CompiledNeeds:
                 frozenset(r.kinds),
                 r.unless_municipal,
                 r.when_missing,
+                tuple(prefix.upper() for prefix in r.identifiers),
+                tuple(self._term(t) for t in r.unless),
             )
             for r in applicants.only
         )
@@ -777,11 +803,31 @@ class CompiledNeeds:
         """Who may apply and where, judged once per call (see needs.yaml `applicants` and
         `geography`)."""
         municipal = self._first(self._municipal, hits)
-        restriction = None
+        restriction = lifted = None
         kind = _get(call, "kind") or "call"
-        for name, label, term_ids, kinds, unless_municipal, when_missing in self._restrictions:
+        identifier = str(_get(call, "identifier") or "").strip().upper()
+        for (
+            name,
+            label,
+            term_ids,
+            kinds,
+            unless_municipal,
+            when_missing,
+            prefixes,
+            lifted_by,
+        ) in self._restrictions:
             if kinds and kind not in kinds:
                 continue
+            if lifted_by:
+                lifting = self._first(lifted_by, hits)
+                if lifting is not None:
+                    if lifted is None and self._first(term_ids, hits) is not None:
+                        lifted = Restriction(name, label, lifting)
+                    continue
+            pattern = next((p for p in prefixes if identifier_fits(p, identifier)), None)
+            if pattern is not None and not (unless_municipal and municipal is not None):
+                restriction = Restriction(name, label, Hit(pattern, "identifier", identifier, 0.0))
+                break
             if when_missing:
                 if self._first(term_ids, hits) is None:
                     missing = Hit(", ".join(self._terms[t].raw for t in term_ids[:4]), "", "", 0.0)
@@ -825,6 +871,8 @@ class CompiledNeeds:
             self._municipal_weight if municipal is not None else 1.0,
             restriction,
             geography,
+            identifier,
+            lifted,
         )
 
     def _judge_need(
@@ -875,6 +923,10 @@ class CompiledNeeds:
         for funder in default.funders:
             if host == funder or host.endswith("." + funder):
                 return Hit(funder, "url", host, default.score)
+        if context.identifier:
+            for pattern in default.identifiers:
+                if identifier_fits(pattern, context.identifier):
+                    return Hit(pattern, "identifier", context.identifier, default.score)
         found = self._first(default.any, hits)
         if found is not None:
             return Hit(found.term, found.field, found.match, default.score)
@@ -883,8 +935,9 @@ class CompiledNeeds:
     def _judge_default(
         self, default: _Default, hits: dict[int, dict[str, str]], context: CallContext
     ) -> DefaultResult:
+        trigger = self._default_trigger(default, hits, context)
         result = DefaultResult(
-            default.name, default.score, self._default_trigger(default, hits, context)
+            default.name, trigger.weight if trigger is not None else default.score, trigger
         )
         result.excluded_by = [self._hit(t, hits[t]) for t in default.none if t in hits]
         restriction = context.restriction

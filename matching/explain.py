@@ -62,6 +62,9 @@ def context_lines(context: CallContext) -> list[str]:
             _hit_text(r.hit) if r.hit.field else f"none of {r.hit.term} ... found"
         )  # a restriction that holds when its terms are missing has no field
         parts.append(f"{r.label} ({found}): no tag except from needs that allow {r.name!r}")
+    if context.lifted is not None:
+        r = context.lifted
+        parts.append(f"not {r.label}: {_hit_text(r.hit)} says there is an opportunity")
     if context.municipal is not None:
         parts.append(
             f"municipalities named ({_hit_text(context.municipal)}): "
@@ -219,6 +222,13 @@ def explain_json(evaluation: Evaluation, *, key: str | None = None) -> dict[str,
                 "hit": hit(context.restriction.hit),
             }
             if context.restriction
+            else None,
+            "lifted": {
+                "name": context.lifted.name,
+                "label": context.lifted.label,
+                "hit": hit(context.lifted.hit),
+            }
+            if context.lifted
             else None,
         },
         "where": {

@@ -10,6 +10,7 @@ import pytest
 import yaml
 from pydantic import ValidationError
 
+from config.programmes import programme_code
 from config.schema import NeedsFile
 from matching.engine import (
     APPLICANT_REASON,
@@ -18,6 +19,7 @@ from matching.engine import (
     CompiledNeeds,
     compile_needs,
     evaluate,
+    identifier_fits,
     match_call,
 )
 from matching.explain import explain_json, explain_lines
@@ -192,6 +194,78 @@ def test_a_news_item_that_announces_nothing_gets_no_tag(compiled):
     assert "kommunledning" in _tags(compiled, dict(news, kind="call"))
 
 
+def test_a_news_report_that_announces_the_next_round_is_an_opportunity(compiled):
+    news = {
+        "title": "Vänorter i länet",
+        "kind": "news",
+        "language": "sv",
+        "description": "Länsstyrelsen fördelade bidrag. Nästa ansökningsomgång öppnar i maj.",
+    }
+    assert "kommunledning" in _tags(compiled, news)
+    assert (
+        "Who may apply: not a news item about grants already decided: 'nästa ansökningsomgång'"
+        " in description ('nästa ansökningsomgång') says there is an opportunity"
+    ) in _explained(compiled, news)
+    reported = dict(news, description="Länsstyrelsen fördelade pengar till tolv kommuner.")
+    assert _tags(compiled, reported) == {}
+
+
+TITLE_ONLY_TOPIC = {
+    "title": "Climate services for schools",
+    "identifier": "HORIZON-CL5-2027-01-D1-02",
+    "language": "en",
+}
+
+
+def test_a_research_cluster_topic_is_restricted_by_its_identifier(compiled):
+    assert _tags(compiled, TITLE_ONLY_TOPIC) == {}
+    text = _explained(compiled, TITLE_ONLY_TOPIC)
+    assert (
+        "Who may apply: a research topic ('HORIZON-CL*' in identifier "
+        "('HORIZON-CL5-2027-01-D1-02'))"
+    ) in text
+    # the same topic asking for municipalities is open to them
+    asking = dict(TITLE_ONLY_TOPIC, description="Pilots with municipalities.")
+    assert "klimat" in _tags(compiled, asking)
+    # a mission topic is not a research cluster
+    mission = dict(TITLE_ONLY_TOPIC, identifier="HORIZON-MISS-2027-01-CLIMA-02")
+    assert "klimat" in _tags(compiled, mission)
+
+
+def test_an_identifier_pattern_names_a_programme_default(compiled):
+    topic = {
+        "title": "National adaptation hubs",
+        "identifier": "horizon-miss-2026-01-clima-01",
+        "language": "en",
+    }
+    reason = _tags(compiled, topic)["miljo"].reasons[0]
+    assert reason["need"] == f"{DEFAULT_REASON}: Anpassningsuppdraget"
+    assert (reason["field"], reason["term"]) == ("identifier", "HORIZON-MISS-*-CLIMA-0*")
+    assert reason["match"] == "HORIZON-MISS-2026-01-CLIMA-01"
+    joint = dict(topic, identifier="HORIZON-MISS-2027-07-CLIMA-CIT-NEB-01")
+    assert "miljo" not in _tags(compiled, joint)
+    text = _explained(compiled, joint, "miljo")
+    assert "programme default 'Anpassningsuppdraget': does not apply" in text
+
+
+@pytest.mark.parametrize(
+    ("pattern", "identifier", "fits"),
+    [
+        ("HORIZON-CL*", "HORIZON-CL5-2027-01", True),
+        ("HORIZON-CL*", "XHORIZON-CL5", False),
+        ("HORIZON-MISS-*-CLIMA-0*", "HORIZON-MISS-2026-01-CLIMA-02", True),
+        ("HORIZON-MISS-*-CLIMA-0*", "HORIZON-MISS-2026-01-CLIMA-CIT-01", False),
+        ("LIFE-*-CLIMA-CCA*", "LIFE-2025-SAP-CLIMA-CCA", True),
+        ("A*A", "A", False),  # the parts may not overlap
+        ("A*A", "AA", True),
+        ("ERC-2027-STG", "ERC-2027-STG", True),
+        ("ERC-2027-STG", "ERC-2027-STG-X", False),
+    ],
+)
+def test_identifier_patterns(pattern, identifier, fits):
+    assert identifier_fits(pattern, identifier) is fits
+
+
 # --- geography ---------------------------------------------------------------------------
 
 
@@ -297,12 +371,24 @@ def test_tags_are_the_full_judgement_s_tags(compiled):
             "unknown applicant restriction 'nope'",
         ),
         (
-            lambda d: d["programme_defaults"][1].update(funders=["https://esf.se"]),
+            lambda d: d["programme_defaults"][2].update(funders=["https://esf.se"]),
             "should match pattern",
         ),
         (
             lambda d: d["programme_defaults"][0].update(programmes=[], any=[]),
-            "needs programmes, funders or any terms",
+            "needs programmes, funders, identifiers or any terms",
+        ),
+        (
+            lambda d: d["programme_defaults"][1].update(identifiers=["HORIZON.*"]),
+            "should match pattern",
+        ),
+        (
+            lambda d: d["applicants"]["only"][4].update(identifiers=[]),
+            "needs 'any' terms or 'identifiers'",
+        ),
+        (
+            lambda d: d["applicants"]["only"][1].update(identifiers=["HORIZON-*"]),
+            "'identifiers' cannot be used with 'when_missing'",
         ),
         (lambda d: d["applicants"]["only"][0].update(kinds=["blog"]), "'call' or 'news'"),
     ],
@@ -312,3 +398,30 @@ def test_config_check_refuses_bad_rule_kinds(change, message):
     change(data)
     with pytest.raises(ValidationError, match=message):
         NeedsFile.model_validate(data)
+
+
+@pytest.mark.parametrize(
+    ("given", "code"),
+    [
+        ("ERASMUS", "ERASMUS"),
+        ("erasmus", "ERASMUS"),
+        ("Erasmus+", "ERASMUS"),
+        ("EU4Health", "EU4H"),
+        ("Creative  Europe", "CREA"),
+        ("European Solidarity Corps", "ESC"),
+        ("Interreg Europe", "INTERREG"),
+        ("Interreg Öresund-Kattegat-Skagerrak", "INTERREG"),
+        ("ESF+", "ESF"),
+        ("Leader", "LEADER"),
+        ("Nordplus", None),
+        ("", None),
+    ],
+)
+def test_programme_names_are_read_as_their_codes(given, code):
+    assert programme_code(given) == code
+
+
+def test_a_call_that_names_its_programme_is_matched_as_the_code(compiled):
+    call = {"title": "Ansök", "language": "sv", "programme": "Lokala naturvårdssatsningen"}
+    assert "miljo" in _tags(compiled, call)
+    assert evaluate(compiled, dict(call, programme="Nordplus")).programme == "Nordplus"
