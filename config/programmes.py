@@ -91,6 +91,41 @@ _BY_NAME: dict[str, str] = {
 }
 
 
+def _words(text: str) -> str:
+    """`` erasmus plus `` for ``Erasmus+ (plus)``: letters and digits, single spaces, padded."""
+    cleaned = "".join(c if c.isalnum() else " " for c in text.casefold())
+    return " " + " ".join(cleaned.split()) + " "
+
+
+# Names distinctive enough to name a call's programme in its title: the common names, and
+# the codes that are no ordinary word (not LIFE, DIGITAL, HORIZON, Leader ...).
+_TITLE_CODES = ("AMIF", "CERV", "EU4H", "UCPM", "EMFAF", "ERASMUS")
+_TITLE_NAMES = sorted(
+    {
+        (_words(name), code)
+        for code, names in _ALIASES.items()
+        for name in ((code,) if code in _TITLE_CODES else ()) + tuple(names)
+        if name not in {"Leader", "CLLD", "LIFE programme", "LIFE-programmet", "Innovation Fund"}
+    },
+    key=lambda pair: (-len(pair[0]), pair[0]),
+)
+
+
+def programme_in_title(title: str | None) -> str | None:
+    """The programme a title names (``Erasmus+ – Small-scale partnerships`` → ERASMUS,
+    ``Interreg Europe third call`` → INTERREG), for a call that gives no programme or
+    identifier; None when it names none."""
+    if not title:
+        return None
+    words = _words(title)
+    if " interreg " in words:
+        return "INTERREG"
+    for name, code in _TITLE_NAMES:
+        if name in words:
+            return code
+    return None
+
+
 def programme_code(value: str | None) -> str | None:
     """The code for a programme given as its code or a common name: ``erasmus`` and
     ``Erasmus+`` → ERASMUS, ``EU4Health`` → EU4H, ``Interreg Europe`` → INTERREG; None for

@@ -557,6 +557,9 @@ class ApplicantRestriction(Strict):
     #: identifier fits one is restricted even when none of ``any`` appears (a research topic that
     #: the portal lists with its title only)
     identifiers: list[IdentifierPattern] = Field(default_factory=list)
+    #: hosts of the call's address (subdomains included) that hold it without any term:
+    #: the municipality's own site, whose grants it gives rather than receives
+    hosts: list[Annotated[str, Field(pattern=HOST_PATTERN)]] = Field(default_factory=list)
     #: terms that lift it: a news item on grants decided that also announces the next
     #: round ("nästa ansökningsomgång", "ansök senast") is an opportunity after all
     unless: Terms = Field(default_factory=list)
@@ -569,10 +572,12 @@ class ApplicantRestriction(Strict):
 
     @model_validator(mode="after")
     def _has_trigger(self) -> ApplicantRestriction:
-        if not self.any and not self.identifiers:
-            raise ValueError("an applicant restriction needs 'any' terms or 'identifiers'")
-        if self.when_missing and self.identifiers:
-            raise ValueError("'identifiers' cannot be used with 'when_missing'")
+        if not self.any and not self.identifiers and not self.hosts:
+            raise ValueError(
+                "an applicant restriction needs 'any' terms, 'identifiers' or 'hosts'"
+            )
+        if self.when_missing and (self.identifiers or self.hosts):
+            raise ValueError("'identifiers' and 'hosts' cannot be used with 'when_missing'")
         return self
 
 
@@ -604,6 +609,9 @@ class Geography(Strict):
     home: Terms = Field(default_factory=list)
     national: Terms = Field(default_factory=list)
     other: Terms = Field(default_factory=list)
+    #: the other Swedish municipalities as their own pages name themselves ("Huddinge
+    #: kommun"): counted as ``other`` places
+    other_municipalities: Terms = Field(default_factory=list)
 
 
 class FieldWeights(Strict):

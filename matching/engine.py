@@ -32,7 +32,12 @@ from urllib.parse import urlsplit
 
 import ahocorasick
 
-from config.programmes import PROGRAMMES, programme_code, programme_from_identifier
+from config.programmes import (
+    PROGRAMMES,
+    programme_code,
+    programme_from_identifier,
+    programme_in_title,
+)
 from config.schema import Audience, NeedsFile
 from matching.terms import ParsedTerm, WordPattern, parse_term
 from matching.text import (
@@ -50,7 +55,7 @@ from matching.text import (
 )
 
 # Bump when matching behaviour changes, so stored tags are recomputed (it is in rules_hash).
-ENGINE_VERSION = "2"  # 2: programme defaults, who may apply, geography
+ENGINE_VERSION = "3"  # 2: programme defaults, who may apply, geography; 3: identifiers, unless, programme names
 
 FIELDS = ("title", "keywords", "summary", "description")
 MAX_REASONS = 12
@@ -406,7 +411,9 @@ def call_programme(call: Any) -> str | None:
         code = str(programme)
         return programme_code(code) or code
     found = programme_from_identifier(_get(call, "identifier"))
-    return found.code if found else None
+    if found is not None:
+        return found.code
+    return programme_in_title(_get(call, "title"))
 
 
 class CompiledNeeds:
@@ -587,13 +594,16 @@ class CompiledNeeds:
                 r.when_missing,
                 tuple(prefix.upper() for prefix in r.identifiers),
                 tuple(self._term(t) for t in r.unless),
+                tuple(r.hosts),
             )
             for r in applicants.only
         )
         geography = needs.geography
         self._home = tuple(self._term(t) for t in geography.home)
         self._national = tuple(self._term(t) for t in geography.national)
-        self._other = tuple(self._term(t) for t in geography.other)
+        self._other = tuple(
+            self._term(t) for t in (*geography.other, *geography.other_municipalities)
+        )
         self._geo_terms = frozenset((*self._home, *self._national, *self._other))
         self._home_set, self._other_set = frozenset(self._home), frozenset(self._other)
 
@@ -805,6 +815,8 @@ class CompiledNeeds:
         municipal = self._first(self._municipal, hits)
         restriction = lifted = None
         kind = _get(call, "kind") or "call"
+        url = _get(call, "url")
+        host = (urlsplit(url).hostname or "") if isinstance(url, str) else ""
         identifier = str(_get(call, "identifier") or "").strip().upper()
         for (
             name,
@@ -815,6 +827,7 @@ class CompiledNeeds:
             when_missing,
             prefixes,
             lifted_by,
+            hosts,
         ) in self._restrictions:
             if kinds and kind not in kinds:
                 continue
@@ -824,6 +837,10 @@ class CompiledNeeds:
                     if lifted is None and self._first(term_ids, hits) is not None:
                         lifted = Restriction(name, label, lifting)
                     continue
+            own = next((h for h in hosts if host == h or host.endswith("." + h)), None)
+            if own is not None:
+                restriction = Restriction(name, label, Hit(own, "url", host, 0.0))
+                break
             pattern = next((p for p in prefixes if identifier_fits(p, identifier)), None)
             if pattern is not None and not (unless_municipal and municipal is not None):
                 restriction = Restriction(name, label, Hit(pattern, "identifier", identifier, 0.0))
@@ -862,8 +879,6 @@ class CompiledNeeds:
             geography = Geography("eu", f"{EU_WIDE} ({programme})", None)
         else:
             geography = Geography("unknown", None, None)
-        url = _get(call, "url")
-        host = (urlsplit(url).hostname or "") if isinstance(url, str) else ""
         return CallContext(
             programme,
             host,
