@@ -329,6 +329,7 @@ def _register_packages() -> None:
     import cli.digest
     import cli.followup
     import cli.match
+    import cli.model
     import cli.service
     import cli.web
 
@@ -336,6 +337,7 @@ def _register_packages() -> None:
         cli.crawl,
         cli.followup,
         cli.match,
+        cli.model,
         cli.digest,
         cli.service,
         cli.web,

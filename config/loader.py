@@ -222,13 +222,62 @@ def _validate(
     if not isinstance(data, dict):
         raise ConfigError([Problem(shown, 1, "", "expected a mapping of keys at the top level")])
     try:
-        return model.model_validate(data, context=context or {}), lines
+        validated = model.model_validate(data, context=context or {})
     except ValidationError as exc:
         problems = []
         for err in exc.errors():
             loc = _clean_loc(tuple(err["loc"]))
             problems.append(Problem(shown, _line_for(loc, lines), _display(loc), _message(err)))
         raise ConfigError(problems) from None
+    if isinstance(validated, NeedsFile) and validated.second_opinion.mode != "off":
+        line = _line_for(("second_opinion", "model"), lines)
+        validated = with_second_opinion(validated, path.parent, shown=shown, line=line)
+    return validated, lines
+
+
+def with_second_opinion(
+    needs: NeedsFile,
+    base: Path,
+    *,
+    mode: str | None = None,
+    model: str | os.PathLike[str] | None = None,
+    shown: str = "needs.yaml",
+    line: int | None = None,
+) -> NeedsFile:
+    """``needs`` with its second opinion's model loaded (read only), and with another
+    ``mode`` or ``model`` file when given (``bevaka eval --second-opinion``). The model
+    path is relative to ``base`` (the directory of needs.yaml). Mode off loads nothing and
+    never fails. A missing or malformed model, or one trained for other förvaltningar, is
+    a ConfigError naming the model file and what is wrong."""
+    from matching.second_opinion import ModelError, load_model
+
+    settings = needs.second_opinion
+    update: dict[str, Any] = {}
+    if mode is not None:
+        update["mode"] = mode
+    if model is not None:
+        update["model"] = str(model)
+    if update:
+        settings = settings.model_copy(update=update)
+        needs = needs.model_copy(update={"second_opinion": settings})
+    if settings.mode == "off":
+        needs._model = None
+        return needs
+    try:
+        loaded = load_model(model_path(settings.model, base), needs.department_keys)
+    except ModelError as exc:
+        raise ConfigError(
+            [Problem(shown, line, "second_opinion.model", f"mode {settings.mode}: {exc}")]
+        ) from None
+    needs = needs.model_copy()
+    needs._model = loaded
+    return needs
+
+
+def model_path(value: str | os.PathLike[str], base: Path) -> Path:
+    """The second opinion's model file: ``value`` relative to ``base``."""
+    path = Path(value)
+    return path if path.is_absolute() else base / path
 
 
 def _source_option_problems(
