@@ -79,6 +79,15 @@ def config_check(ctx: typer.Context) -> None:
         f"config OK: {cfg.directory} — {len(cfg.sources.sources)} sources ({enabled} enabled), "
         f"{len(cfg.needs.departments)} förvaltningar, {len(cfg.needs.topics)} topics"
     )
+    opinion = cfg.needs.second_opinion
+    model = cfg.needs.second_opinion_model
+    if opinion.mode != "off" and model is not None:
+        console.print(
+            f"second opinion: {opinion.mode} (model {escape(opinion.model)}, trained "
+            f"{escape(model.trained_at)} on {model.items} item(s), {len(model.keys)} "
+            "förvaltningar)",
+            markup=False,
+        )
 
 
 # --- secret --------------------------------------------------------------------------

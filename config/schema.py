@@ -617,6 +617,16 @@ class SecondOpinionSettings(Strict):
     add_above: float = Field(0.7, gt=0, lt=1)
     words: int = Field(5, ge=1, le=20)  # words for and against shown per förvaltning
 
+    @field_validator("mode", mode="before")
+    @classmethod
+    def _yaml_off(cls, value: Any) -> Any:
+        # YAML reads a bare off (and no) as false: that is what the coordinator means
+        if value is False:
+            return "off"
+        if value is True:
+            raise ValueError("write one of off, advise, veto, add, both (not on/yes/true)")
+        return value
+
     @model_validator(mode="after")
     def _ordered(self) -> SecondOpinionSettings:
         if self.veto_below >= self.add_above:
