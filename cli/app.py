@@ -87,6 +87,7 @@ def config_check(ctx: typer.Context) -> None:
             f"{escape(model.trained_at)} on {model.items} item(s), {len(model.keys)} "
             "förvaltningar)",
             markup=False,
+            soft_wrap=True,
         )
 
 
