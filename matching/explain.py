@@ -143,15 +143,23 @@ def _reason_lines(audience: AudienceResult) -> list[str]:
     return lines
 
 
+def _overruled(audience: AudienceResult, opinion: Opinion, boost: str) -> str:
+    """Why the second opinion added or dropped a tag, beside the rules' own verdict."""
+    if audience.added:
+        verb, sign, name, limit, rules = "added", ">=", "add_above", opinion.add_above, "<"
+    else:
+        verb, sign, name, limit, rules = "vetoed", "<", "veto_below", opinion.veto_below, ">="
+    return (
+        f"{verb} by the second opinion: p {opinion.probability:.2f} {sign} {name} {limit:g} "
+        f"(the rules: score {audience.score:g}{boost} {rules} threshold {audience.threshold:g})"
+    )
+
+
 def describe_tagged(audience: AudienceResult) -> list[str]:
     boost = f" (x{audience.multiplier:g}: municipalities named)" if audience.multiplier != 1 else ""
     opinion = audience.opinion
     if audience.added and opinion is not None:
-        head = (
-            f"added by the second opinion: p {opinion.probability:.2f} >= add_above "
-            f"{opinion.add_above:g} (the rules: score {audience.score:g}{boost} < threshold "
-            f"{audience.threshold:g})"
-        )
+        head = _overruled(audience, opinion, boost)
     else:
         head = f"score {audience.score:g}{boost} >= threshold {audience.threshold:g}"
     lines = [f"{audience.key} ({audience.kind}, {audience.name}): {head}"]
@@ -166,11 +174,8 @@ def describe_untagged(
 ) -> list[str]:
     opinion = audience.opinion
     if audience.vetoed and opinion is not None:
-        head = (
-            f"vetoed by the second opinion: p {opinion.probability:.2f} < veto_below "
-            f"{opinion.veto_below:g} (the rules: score {audience.score:g} >= threshold "
-            f"{audience.threshold:g})"
-        )
+        boost = f" (x{audience.multiplier:g})" if audience.multiplier != 1 else ""
+        head = _overruled(audience, opinion, boost)
         lines = [f"{audience.key} ({audience.kind}, {audience.name}): not tagged, {head}"]
         lines += _reason_lines(audience)
         lines.append(f"  {opinion_line(opinion)}")

@@ -396,3 +396,26 @@ def test_with_second_opinion_switches_mode_and_model(trained: Path):
     variant = compiled.with_second_opinion(on)
     assert [t.key for t in variant.tags(_call(SOLAR))] == ["miljo"]
     assert compiled.tags(_call(SOLAR)) == []
+
+
+def test_match_stores_an_added_tag_and_explain_shows_why(bevaka, config_dir: Path, trained: Path):
+    """The real command: match stores the tag the model added, with its Swedish reason,
+    explain says it was added and why; back to off, the next match removes it."""
+    shutil.copyfile(trained / "model.json", config_dir / "model.json")
+    needs = config_dir / "needs.yaml"
+    needs.write_text(SMALL_NEEDS.read_text("utf-8") + _block("add"), "utf-8")
+    lines = _write_items(config_dir.parent / "calls.jsonl", [_call(SOLAR)])
+    bevaka("db", "upgrade", check=True)
+    bevaka("calls", "import", str(lines), check=True)
+    report = json.loads(bevaka("match", "--format", "json", check=True).stdout)
+    assert report["changes"][0]["added"] == ["miljo"]
+    shown = json.loads(bevaka("calls", "show", "1", "--format", "json", check=True).stdout)
+    assert shown["tag_reasons"]["miljo"][0]["need"].startswith("Liknar tidigare utlysningar")
+    explained = " ".join(bevaka("explain", "1", check=True).stdout.split())
+    assert (
+        "miljo (department, Miljö- och byggförvaltningen): added by the second opinion" in explained
+    )
+    assert "title 'solceller' +" in explained
+    needs.write_text(SMALL_NEEDS.read_text("utf-8") + _block("off"), "utf-8")
+    report = json.loads(bevaka("match", "--format", "json", check=True).stdout)
+    assert report["changes"][0]["removed"] == ["miljo"]
