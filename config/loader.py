@@ -274,6 +274,21 @@ def with_second_opinion(
     return needs
 
 
+def second_opinion_file(directory: Path) -> Path | None:
+    """The second opinion's model file when needs.yaml switches it on (a quick read for
+    the scheduler's reload, which re-reads the config when this file changes too); None
+    when it is off or needs.yaml cannot be read (load_config reports that)."""
+    try:
+        data = yaml.safe_load((directory / "needs.yaml").read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError, RecursionError):
+        return None
+    block = data.get("second_opinion") if isinstance(data, dict) else None
+    if not isinstance(block, dict) or block.get("mode") in (None, False, "off"):
+        return None
+    model = block.get("model", "second-opinion.json")
+    return model_path(model, directory) if isinstance(model, str) and model else None
+
+
 def model_path(value: str | os.PathLike[str], base: Path) -> Path:
     """The second opinion's model file: ``value`` relative to ``base``."""
     path = Path(value)

@@ -419,3 +419,19 @@ def test_match_stores_an_added_tag_and_explain_shows_why(bevaka, config_dir: Pat
     needs.write_text(SMALL_NEEDS.read_text("utf-8") + _block("off"), "utf-8")
     report = json.loads(bevaka("match", "--format", "json", check=True).stdout)
     assert report["changes"][0]["removed"] == ["miljo"]
+
+
+def test_the_scheduler_reloads_a_retrained_model(config_dir: Path, trained: Path):
+    from scheduler.reload import fingerprint
+
+    needs = config_dir / "needs.yaml"
+    body = SMALL_NEEDS.read_text("utf-8")
+    shutil.copyfile(trained / "model.json", config_dir / "model.json")
+    needs.write_text(body + _block("off"), "utf-8")
+    before = fingerprint(config_dir)
+    (config_dir / "model.json").write_text("{}", "utf-8")
+    assert fingerprint(config_dir) == before  # off: the model file does not matter
+    needs.write_text(body + _block("veto"), "utf-8")
+    on = fingerprint(config_dir)
+    shutil.copyfile(trained / "model.json", config_dir / "model.json")
+    assert fingerprint(config_dir) != on
