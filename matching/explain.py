@@ -127,7 +127,8 @@ def opinion_line(opinion: Opinion) -> str:
     pro = ", ".join(_word_text(w) for w in opinion.for_words) or "none"
     con = ", ".join(_word_text(w) for w in opinion.against_words) or "none"
     return (
-        f"second opinion ({opinion.mode}): p {opinion.probability:.2f}; for: {pro}; against: {con}"
+        f"second opinion ({opinion.mode}): p {opinion.probability:.2f} "
+        f"(without its words {opinion.base:.2f}); for: {pro}; against: {con}"
     )
 
 
@@ -334,6 +335,7 @@ def opinion_json(audience: AudienceResult) -> dict[str, Any] | None:
     return {
         "mode": opinion.mode,
         "probability": round(opinion.probability, 4),
+        "base": round(opinion.base, 4),
         "veto_below": opinion.veto_below,
         "add_above": opinion.add_above,
         "vetoed": audience.vetoed,

@@ -31,7 +31,7 @@ import hashlib
 import json
 import math
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -185,6 +185,7 @@ class Opinion:
     mode: str
     veto_below: float
     add_above: float
+    base: float = 0.5  # the probability of a call with none of the model's words (its bias)
 
     @property
     def vetoes(self) -> bool:
@@ -211,7 +212,6 @@ class SecondOpinion:
     veto_below: float
     add_above: float
     words: int = 5
-    _cache: dict[int, Any] = field(default_factory=dict, repr=False)
 
     @property
     def may_add(self) -> bool:
@@ -231,7 +231,14 @@ class SecondOpinion:
             pro = tuple(w for w in ranked if w.weight > 0)[: self.words]
             con = tuple(w for w in reversed(ranked) if w.weight < 0)[: self.words]
             out[key] = Opinion(
-                key, _sigmoid(z), pro, con, self.mode, self.veto_below, self.add_above
+                key,
+                _sigmoid(z),
+                pro,
+                con,
+                self.mode,
+                self.veto_below,
+                self.add_above,
+                _sigmoid(km.bias),
             )
         return out
 
