@@ -28,7 +28,8 @@ def _labelled(ctx: typer.Context, files: list[Path], from_decisions: bool):
 
     if not files and not from_decisions:
         fail("give labelled FILE(s), --from-decisions, or both")
-    needs = state(ctx).config.needs
+    # the model file is what these commands make: a missing or broken one must not stop them
+    needs = state(ctx, second_opinion=False).config.needs
     items = []
     sources = []
     for file in files:

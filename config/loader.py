@@ -213,7 +213,12 @@ def validate_file(
 
 
 def _validate(
-    model: type[BaseModel], path: Path, shown: str | None = None, context: dict | None = None
+    model: type[BaseModel],
+    path: Path,
+    shown: str | None = None,
+    context: dict | None = None,
+    *,
+    second_opinion: bool = True,
 ) -> tuple[BaseModel, dict[tuple, int]]:
     shown = shown or str(path)
     data, lines = read_yaml(path, shown)
@@ -229,7 +234,8 @@ def _validate(
             loc = _clean_loc(tuple(err["loc"]))
             problems.append(Problem(shown, _line_for(loc, lines), _display(loc), _message(err)))
         raise ConfigError(problems) from None
-    if isinstance(validated, NeedsFile) and validated.second_opinion.mode != "off":
+    on = isinstance(validated, NeedsFile) and validated.second_opinion.mode != "off"
+    if on and second_opinion:
         line = _line_for(("second_opinion", "model"), lines)
         validated = with_second_opinion(validated, path.parent, shown=shown, line=line)
     return validated, lines
@@ -318,8 +324,12 @@ def _shown(directory: Path, name: str) -> str:
         return str(path)
 
 
-def load_config(directory: str | os.PathLike[str] | None = None) -> Config:
-    """Load, validate and cross-check all three files; raise ConfigError listing every problem."""
+def load_config(
+    directory: str | os.PathLike[str] | None = None, *, second_opinion: bool = True
+) -> Config:
+    """Load, validate and cross-check all three files; raise ConfigError listing every problem.
+    ``second_opinion=False``: the second opinion's model file is not read (needs carry no
+    model whatever the mode): for `bevaka model`, which makes that file."""
     base = config_dir(directory)
     problems: list[Problem] = []
     loaded: dict[str, Any] = {}
@@ -329,7 +339,9 @@ def load_config(directory: str | os.PathLike[str] | None = None) -> Config:
         ("needs.yaml", NeedsFile),
     ):
         try:
-            loaded[name], lines = _validate(model, base / name, _shown(base, name))
+            loaded[name], lines = _validate(
+                model, base / name, _shown(base, name), second_opinion=second_opinion
+            )
         except ConfigError as exc:
             problems.extend(exc.problems)
             continue

@@ -84,6 +84,9 @@ def cross_validate(
 ) -> list[Row]:
     if folds < 2 or folds > len(items):
         raise ValueError(f"--folds must be between 2 and the number of items ({len(items)})")
+    # the rules alone, whatever needs.yaml's mode: each setting gets its own opinion
+    off = needs.second_opinion.model_copy(update={"mode": "off"})
+    needs = needs.model_copy(update={"second_opinion": off})
     compiled = compiled or compile_needs(needs)
     rows = [Row(mode, veto, add) for mode, veto, add in settings]
     parts = folds_of(items, folds)

@@ -382,6 +382,15 @@ def test_model_train_and_cv_commands(config_dir: Path, trained: Path):
     assert out.exit_code == 0, out.output
     rows = json.loads(out.output)["rows"]
     assert rows[0]["mode"] == "off" and {r["mode"] for r in rows} == {"off", "veto", "add", "both"}
+    # a broken model with the mode on stops every command but the one that makes it
+    written.write_text("{", "utf-8")
+    out = runner.invoke(app, ["-c", str(config_dir), "config", "check"])
+    assert out.exit_code == 2 and "not valid JSON" in out.output
+    out = runner.invoke(
+        app, ["-c", str(config_dir), "model", "train", str(trained / "labelled.jsonl")]
+    )
+    assert out.exit_code == 0, out.output
+    assert load_model(written).items == 22
     out = runner.invoke(app, ["-c", str(config_dir), "model", "train"])
     assert out.exit_code == 1 and "give labelled FILE(s)" in out.output
 
