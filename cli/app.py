@@ -79,6 +79,16 @@ def config_check(ctx: typer.Context) -> None:
         f"config OK: {cfg.directory} — {len(cfg.sources.sources)} sources ({enabled} enabled), "
         f"{len(cfg.needs.departments)} förvaltningar, {len(cfg.needs.topics)} topics"
     )
+    opinion = cfg.needs.second_opinion
+    model = cfg.needs.second_opinion_model
+    if opinion.mode != "off" and model is not None:
+        console.print(
+            f"second opinion: {opinion.mode} (model {escape(opinion.model)}, trained "
+            f"{escape(model.trained_at)} on {model.items} item(s), {len(model.keys)} "
+            "förvaltningar)",
+            markup=False,
+            soft_wrap=True,
+        )
 
 
 # --- secret --------------------------------------------------------------------------
@@ -329,6 +339,7 @@ def _register_packages() -> None:
     import cli.digest
     import cli.followup
     import cli.match
+    import cli.model
     import cli.service
     import cli.web
 
@@ -336,6 +347,7 @@ def _register_packages() -> None:
         cli.crawl,
         cli.followup,
         cli.match,
+        cli.model,
         cli.digest,
         cli.service,
         cli.web,

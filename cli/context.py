@@ -75,15 +75,16 @@ class ConfigRef:
     directory: Path | None
 
 
-def state(ctx: typer.Context) -> AppState:
+def state(ctx: typer.Context, *, second_opinion: bool = True) -> AppState:
     """The loaded configuration (and database access). Loads and validates the whole config
-    on first use; a bad config ends the command with one line per problem and exit code 2."""
+    on first use; a bad config ends the command with one line per problem and exit code 2.
+    ``second_opinion=False`` (`bevaka model`): the model file is not read."""
     root = ctx.find_root()
     if isinstance(root.obj, AppState):
         return root.obj
     directory = root.obj.directory if isinstance(root.obj, ConfigRef) else None
     try:
-        root.obj = AppState(load_config(directory))
+        root.obj = AppState(load_config(directory, second_opinion=second_opinion))
     except ConfigError as exc:
         for problem in exc.problems:
             err_console.print(str(problem), markup=False, highlight=False, soft_wrap=True)

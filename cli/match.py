@@ -128,6 +128,45 @@ class Only(StrEnum):
     topics = "topics"
 
 
+class Mode(StrEnum):
+    off = "off"
+    advise = "advise"
+    veto = "veto"
+    add = "add"
+    both = "both"
+
+
+def _with_opinion(
+    ctx: typer.Context,
+    loaded: tuple,
+    path: Path | None,
+    mode: Mode | None,
+    model: Path | None,
+):
+    """``loaded`` (needs, label) with another second-opinion mode or model file; a model
+    that cannot be used exits 2 naming the file, as `bevaka config check`."""
+    from cli.context import EXIT_CONFIG, err_console, state
+    from config.loader import ConfigError, with_second_opinion
+
+    if mode is None and model is None:
+        return loaded
+    needs, label = loaded
+    base = path.parent if path is not None else state(ctx).config.directory
+    try:
+        needs = with_second_opinion(
+            needs,
+            base,
+            mode=mode.value if mode is not None else None,
+            model=model.resolve() if model is not None else None,
+            shown=label,
+        )
+    except ConfigError as exc:
+        for problem in exc.problems:
+            err_console.print(str(problem), markup=False, highlight=False, soft_wrap=True)
+        raise typer.Exit(EXIT_CONFIG) from None
+    return needs, f"{label} + second opinion {needs.second_opinion.mode}"
+
+
 def _load_needs(ctx: typer.Context, path: Path | None):
     """needs.yaml from ``path`` alone, or the configuration's; a bad file exits 2 with
     one line per problem, as `bevaka config check`."""
@@ -176,6 +215,25 @@ def eval_command(
             "not relevant: not wanted)",
         ),
     ] = False,
+    second_opinion: Annotated[
+        Mode | None,
+        typer.Option(
+            "--second-opinion",
+            help="Measure with this second-opinion mode instead of needs.yaml's "
+            "(off, advise, veto, add, both)",
+        ),
+    ] = None,
+    compare_second_opinion: Annotated[
+        Mode | None,
+        typer.Option(
+            "--compare-second-opinion",
+            help="Put the same needs (or --compare's) with this second-opinion mode side by side",
+        ),
+    ] = None,
+    model: Annotated[
+        Path | None,
+        typer.Option("--model", help="The second opinion's model file (default: needs.yaml's)"),
+    ] = None,
     fmt: Annotated[Format, typer.Option("--format", help="table or json")] = Format.table,
 ) -> None:
     """Measure needs.yaml on labelled calls: micro and per-förvaltning precision, recall
@@ -186,6 +244,9 @@ def eval_command(
     change, compare the two files: bevaka eval labelled.jsonl --compare new-needs.yaml
 
     With the coordinator's own decisions: bevaka eval --from-decisions --compare new.yaml
+
+    The learned second opinion both ways (the rules alone against the rules with it):
+    bevaka eval FILE --only departments --second-opinion off --compare-second-opinion add
 
     Example: bevaka eval data/eval/dev.jsonl --only departments
     """
@@ -203,8 +264,14 @@ def eval_command(
 
     if (file is None) == (not from_decisions):
         fail("give a labelled FILE or --from-decisions (one of them)")
-    needs, label = _load_needs(ctx, needs_file)
+    loaded = _load_needs(ctx, needs_file)
     other = _load_needs(ctx, compare) if compare is not None else None
+    if compare_second_opinion is not None:
+        base, base_path = (other, compare) if other is not None else (loaded, needs_file)
+        other = _with_opinion(ctx, base, base_path, compare_second_opinion, model)
+    elif other is not None and model is not None:
+        other = _with_opinion(ctx, other, compare, None, model)
+    needs, label = _with_opinion(ctx, loaded, needs_file, second_opinion, model)
     scope = only.value if only is not None else ("departments" if from_decisions else "all")
     if from_decisions and scope == "topics":
         fail("decisions are recorded per förvaltning: --from-decisions scores departments")

@@ -213,7 +213,12 @@ def validate_file(
 
 
 def _validate(
-    model: type[BaseModel], path: Path, shown: str | None = None, context: dict | None = None
+    model: type[BaseModel],
+    path: Path,
+    shown: str | None = None,
+    context: dict | None = None,
+    *,
+    second_opinion: bool = True,
 ) -> tuple[BaseModel, dict[tuple, int]]:
     shown = shown or str(path)
     data, lines = read_yaml(path, shown)
@@ -222,13 +227,78 @@ def _validate(
     if not isinstance(data, dict):
         raise ConfigError([Problem(shown, 1, "", "expected a mapping of keys at the top level")])
     try:
-        return model.model_validate(data, context=context or {}), lines
+        validated = model.model_validate(data, context=context or {})
     except ValidationError as exc:
         problems = []
         for err in exc.errors():
             loc = _clean_loc(tuple(err["loc"]))
             problems.append(Problem(shown, _line_for(loc, lines), _display(loc), _message(err)))
         raise ConfigError(problems) from None
+    on = isinstance(validated, NeedsFile) and validated.second_opinion.mode != "off"
+    if on and second_opinion:
+        line = _line_for(("second_opinion", "model"), lines)
+        validated = with_second_opinion(validated, path.parent, shown=shown, line=line)
+    return validated, lines
+
+
+def with_second_opinion(
+    needs: NeedsFile,
+    base: Path,
+    *,
+    mode: str | None = None,
+    model: str | os.PathLike[str] | None = None,
+    shown: str = "needs.yaml",
+    line: int | None = None,
+) -> NeedsFile:
+    """``needs`` with its second opinion's model loaded (read only), and with another
+    ``mode`` or ``model`` file when given (``bevaka eval --second-opinion``). The model
+    path is relative to ``base`` (the directory of needs.yaml). Mode off loads nothing and
+    never fails. A missing or malformed model, or one trained for other förvaltningar, is
+    a ConfigError naming the model file and what is wrong."""
+    from matching.second_opinion import ModelError, load_model
+
+    settings = needs.second_opinion
+    update: dict[str, Any] = {}
+    if mode is not None:
+        update["mode"] = mode
+    if model is not None:
+        update["model"] = str(model)
+    if update:
+        settings = settings.model_copy(update=update)
+        needs = needs.model_copy(update={"second_opinion": settings})
+    if settings.mode == "off":
+        needs._model = None
+        return needs
+    try:
+        loaded = load_model(model_path(settings.model, base), needs.department_keys)
+    except ModelError as exc:
+        raise ConfigError(
+            [Problem(shown, line, "second_opinion.model", f"mode {settings.mode}: {exc}")]
+        ) from None
+    needs = needs.model_copy()
+    needs._model = loaded
+    return needs
+
+
+def second_opinion_file(directory: Path) -> Path | None:
+    """The second opinion's model file when needs.yaml switches it on (a quick read for
+    the scheduler's reload, which re-reads the config when this file changes too); None
+    when it is off or needs.yaml cannot be read (load_config reports that)."""
+    try:
+        data = yaml.safe_load((directory / "needs.yaml").read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError, RecursionError):
+        return None
+    block = data.get("second_opinion") if isinstance(data, dict) else None
+    if not isinstance(block, dict) or block.get("mode") in (None, False, "off"):
+        return None
+    model = block.get("model", "second-opinion.json")
+    return model_path(model, directory) if isinstance(model, str) and model else None
+
+
+def model_path(value: str | os.PathLike[str], base: Path) -> Path:
+    """The second opinion's model file: ``value`` relative to ``base``."""
+    path = Path(value)
+    return path if path.is_absolute() else base / path
 
 
 def _source_option_problems(
@@ -254,8 +324,12 @@ def _shown(directory: Path, name: str) -> str:
         return str(path)
 
 
-def load_config(directory: str | os.PathLike[str] | None = None) -> Config:
-    """Load, validate and cross-check all three files; raise ConfigError listing every problem."""
+def load_config(
+    directory: str | os.PathLike[str] | None = None, *, second_opinion: bool = True
+) -> Config:
+    """Load, validate and cross-check all three files; raise ConfigError listing every problem.
+    ``second_opinion=False``: the second opinion's model file is not read (needs carry no
+    model whatever the mode): for `bevaka model`, which makes that file."""
     base = config_dir(directory)
     problems: list[Problem] = []
     loaded: dict[str, Any] = {}
@@ -265,7 +339,9 @@ def load_config(directory: str | os.PathLike[str] | None = None) -> Config:
         ("needs.yaml", NeedsFile),
     ):
         try:
-            loaded[name], lines = _validate(model, base / name, _shown(base, name))
+            loaded[name], lines = _validate(
+                model, base / name, _shown(base, name), second_opinion=second_opinion
+            )
         except ConfigError as exc:
             problems.extend(exc.problems)
             continue

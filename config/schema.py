@@ -14,7 +14,15 @@ from datetime import date
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    field_validator,
+    model_validator,
+)
 
 from config.programmes import PROGRAMMES
 
@@ -626,6 +634,36 @@ class MatchDefaults(Strict):
     field_weights: FieldWeights = FieldWeights()
 
 
+class SecondOpinionSettings(Strict):
+    """The learned second opinion (matching/second_opinion.py, docs/matching.md).
+    ``mode``: off (not used, the model file is not read), advise (shown in explain and
+    eval only), veto (drops a rules tag below ``veto_below``), add (tags an untagged
+    förvaltning at ``add_above`` or more), both. ``model``: the model file, relative to
+    the directory of needs.yaml."""
+
+    mode: Literal["off", "advise", "veto", "add", "both"] = "off"
+    model: str = Field("second-opinion.json", min_length=1)
+    veto_below: float = Field(0.05, gt=0, lt=1)
+    add_above: float = Field(0.7, gt=0, lt=1)
+    words: int = Field(5, ge=1, le=20)  # words for and against shown per förvaltning
+
+    @field_validator("mode", mode="before")
+    @classmethod
+    def _yaml_off(cls, value: Any) -> Any:
+        # YAML reads a bare off (and no) as false: that is what the coordinator means
+        if value is False:
+            return "off"
+        if value is True:
+            raise ValueError("write one of off, advise, veto, add, both (not on/yes/true)")
+        return value
+
+    @model_validator(mode="after")
+    def _ordered(self) -> SecondOpinionSettings:
+        if self.veto_below >= self.add_above:
+            raise ValueError("veto_below must be below add_above")
+        return self
+
+
 class NeedsFile(Strict):
     defaults: MatchDefaults = MatchDefaults()
     departments: list[Audience] = Field(default_factory=list)
@@ -633,6 +671,14 @@ class NeedsFile(Strict):
     programme_defaults: list[ProgrammeDefault] = Field(default_factory=list)
     applicants: Applicants = Applicants()
     geography: Geography = Geography()
+    second_opinion: SecondOpinionSettings = SecondOpinionSettings()
+    #: the loaded model (matching.second_opinion.Model) when the mode is not off; set by
+    #: config.loader.attach_second_opinion, never read from YAML
+    _model: Any = PrivateAttr(default=None)
+
+    @property
+    def second_opinion_model(self) -> Any:
+        return self._model
 
     @model_validator(mode="after")
     def _unique_keys(self) -> NeedsFile:

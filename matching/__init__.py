@@ -11,6 +11,10 @@
   ``bevaka eval``.
 - :mod:`matching.evaluation` — ``bevaka eval``: needs.yaml measured on labelled calls or on
   recorded decisions (pure).
+- :mod:`matching.second_opinion` — the learned second opinion (a logistic regression per
+  förvaltning): features, deterministic training, the model file; judged by the engine
+  as needs.yaml's ``second_opinion`` block allows. :mod:`matching.cross_validation` —
+  ``bevaka model cv``.
 
 See docs/matching.md.
 """

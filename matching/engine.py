@@ -21,6 +21,7 @@ full judgement of every förvaltning/topic and need (used by ``bevaka explain``)
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import re
@@ -39,6 +40,7 @@ from config.programmes import (
     programme_in_title,
 )
 from config.schema import Audience, NeedsFile
+from matching.second_opinion import Opinion, SecondOpinion, added_reason
 from matching.terms import ParsedTerm, WordPattern, parse_term
 from matching.text import (
     STOP_WORDS,
@@ -186,10 +188,20 @@ class AudienceResult:
     defaults: list[DefaultResult] = field(default_factory=list)
     multiplier: float = 1.0
     blocked: bool = False  # the call is for another region (see Evaluation.context)
+    # the learned second opinion (needs.yaml second_opinion; None when off or for a key
+    # the model does not know), and what it did: dropped the rules' tag or added one
+    opinion: Opinion | None = None
+    vetoed: bool = False
+    added: bool = False
+
+    @property
+    def rules_tagged(self) -> bool:
+        """The rules' own verdict, before the second opinion."""
+        return not self.excluded_by and not self.blocked and self.score >= self.threshold
 
     @property
     def tagged(self) -> bool:
-        return not self.excluded_by and not self.blocked and self.score >= self.threshold
+        return (self.rules_tagged and not self.vetoed) or self.added
 
 
 @dataclass(frozen=True)
@@ -437,6 +449,7 @@ class CompiledNeeds:
             for audience in group:
                 self._add_audience(kind, audience, needs.defaults.threshold)
         self._compile_call_rules(needs)
+        self._opinion = second_opinion_for(needs)
         self._single: dict[int, list[int]] = {}  # spec → single-word terms
         # A phrase place is (phrase term id, index of its word): the places a pattern or a
         # literal stop-word can fill.
@@ -967,6 +980,7 @@ class CompiledNeeds:
         context: CallContext,
         fields: dict[str, str],
         snippets: dict[tuple[str, str], str],
+        opinion: Opinion | None = None,
     ) -> AudienceResult:
         audience = self._audiences[index]
         excluded = [self._hit(t, hits[t]) for t in audience.none if t in hits]
@@ -1000,9 +1014,22 @@ class CompiledNeeds:
             defaults=defaults,
             multiplier=context.multiplier,
             blocked=blocked,
+            opinion=opinion,
         )
-        if result.tagged:
+        if opinion is not None:
+            if result.rules_tagged:
+                result.vetoed = opinion.vetoes
+            elif not excluded and not blocked and context.restriction is None:
+                # never where the rules exclude the call outright (a none term, another
+                # region, a call closed to municipalities)
+                result.added = opinion.adds
+        if result.rules_tagged:
+            # a vetoed tag keeps the rules' reasons for explain (it is not a tag)
             result.reasons = self._reasons(best, passed_defaults, context, fields, snippets)
+        elif result.added:
+            assert opinion is not None
+            reasons = self._reasons({}, [], context, fields, snippets)
+            result.reasons = [added_reason(opinion), *reasons]
         return result
 
     def _reasons(
@@ -1148,21 +1175,76 @@ class CompiledNeeds:
             touched = {}
         else:
             touched = self._bounded(hits, context)
+        opinions = self._opinion.judge(call) if self._opinion is not None else {}
+        if not full and opinions and self._opinion is not None and self._opinion.may_add:
+            # the förvaltningar the second opinion may add are judged in full
+            for index, audience in enumerate(self._audiences):
+                found = opinions.get(audience.key)
+                if index not in touched and found is not None and found.adds:
+                    touched[index] = list(audience.needs)
         snippets: dict[tuple[str, str], str] = {}
         results = [
-            self._judge_audience(index, need_ids, hits, context, fields, snippets)
+            self._judge_audience(
+                index,
+                need_ids,
+                hits,
+                context,
+                fields,
+                snippets,
+                opinions.get(self._audiences[index].key)
+                if self._audiences[index].kind == "department"
+                else None,
+            )
             for index, need_ids in sorted(touched.items())
         ]
         return Evaluation(lang, context.programme, results, context)
 
+    @property
+    def second_opinion(self) -> SecondOpinion | None:
+        return self._opinion
+
+    def with_second_opinion(self, needs: NeedsFile) -> CompiledNeeds:
+        """These compiled rules with the second opinion of ``needs`` (the same rules,
+        another ``second_opinion`` block or model): no recompiling (``bevaka model cv``)."""
+        if needs.model_dump(exclude={"second_opinion"}) != self.needs.model_dump(
+            exclude={"second_opinion"}
+        ):
+            raise ValueError("with_second_opinion: the rules differ; compile them instead")
+        other = copy.copy(self)
+        other.needs = needs
+        other.rules_hash = rules_hash(needs)
+        other._opinion = second_opinion_for(needs)
+        return other
+
+
+def second_opinion_for(needs: NeedsFile) -> SecondOpinion | None:
+    """The second opinion of needs.yaml, or None when its mode is off."""
+    settings = needs.second_opinion
+    if settings.mode == "off":
+        return None
+    model = needs.second_opinion_model
+    if model is None:
+        raise ValueError(
+            f"second_opinion.mode is {settings.mode} but no model is loaded "
+            "(config.loader.with_second_opinion loads it)"
+        )
+    return SecondOpinion(
+        model, settings.mode, settings.veto_below, settings.add_above, settings.words
+    )
+
 
 def rules_hash(needs: NeedsFile) -> str:
-    """A stable hash of the rules (and the engine version): a change re-tags every call."""
-    blob = json.dumps(
-        {"engine": ENGINE_VERSION, "needs": needs.model_dump(mode="json")},
-        sort_keys=True,
-        ensure_ascii=False,
-    )
+    """A stable hash of the rules (and the engine version): a change re-tags every call.
+    The second opinion counts only when it is on: its block and its model file's hash."""
+    data: dict[str, Any] = {
+        "engine": ENGINE_VERSION,
+        "needs": needs.model_dump(mode="json", exclude={"second_opinion"}),
+    }
+    if needs.second_opinion.mode != "off":
+        model = needs.second_opinion_model
+        data["second_opinion"] = needs.second_opinion.model_dump(mode="json")
+        data["model"] = getattr(model, "digest", None) or getattr(model, "training_hash", None)
+    blob = json.dumps(data, sort_keys=True, ensure_ascii=False)
     return hashlib.sha256(blob.encode("utf-8")).hexdigest()
 
 

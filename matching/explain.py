@@ -14,6 +14,7 @@ from matching.engine import (
     Hit,
     NeedResult,
 )
+from matching.second_opinion import ADDED_FIELD, Opinion, Word
 from matching.text import snippet
 
 
@@ -119,15 +120,26 @@ def closest_needs(audience: AudienceResult, limit: int = 3) -> list[NeedResult]:
     return [n for n in ranked if n.partial_score > 0 or n.excluded_by][:limit]
 
 
-def describe_tagged(audience: AudienceResult) -> list[str]:
-    boost = f" (x{audience.multiplier:g}: municipalities named)" if audience.multiplier != 1 else ""
-    lines = [
-        f"{audience.key} ({audience.kind}, {audience.name}): "
-        f"score {audience.score:g}{boost} >= threshold {audience.threshold:g}"
-    ]
+def _word_text(word: Word) -> str:
+    return f"{word.where} {word.word!r} {word.weight:+.2f}"
+
+
+def opinion_line(opinion: Opinion) -> str:
+    """The second opinion on one förvaltning: its probability and the call's words that
+    weigh most for and against."""
+    pro = ", ".join(_word_text(w) for w in opinion.for_words) or "none"
+    con = ", ".join(_word_text(w) for w in opinion.against_words) or "none"
+    return (
+        f"second opinion ({opinion.mode}): p {opinion.probability:.2f} "
+        f"(without its words {opinion.base:.2f}); for: {pro}; against: {con}"
+    )
+
+
+def _reason_lines(audience: AudienceResult) -> list[str]:
+    lines = []
     for reason in audience.reasons:
-        if reason["need"] in CONTEXT_REASONS:
-            continue  # said once for the whole call (context_lines)
+        if reason["need"] in CONTEXT_REASONS or reason.get("field") == ADDED_FIELD:
+            continue  # said once for the whole call (context_lines), or by opinion_line
         lines.append(
             f"  - need {reason['need']!r}: term {reason['term']!r} in {reason['field']} "
             f"(+{reason['weight']:g}): {reason['snippet']}"
@@ -135,9 +147,43 @@ def describe_tagged(audience: AudienceResult) -> list[str]:
     return lines
 
 
+def _overruled(audience: AudienceResult, opinion: Opinion, boost: str) -> str:
+    """Why the second opinion added or dropped a tag, beside the rules' own verdict."""
+    if audience.added:
+        verb, sign, name, limit, rules = "added", ">=", "add_above", opinion.add_above, "<"
+    else:
+        verb, sign, name, limit, rules = "vetoed", "<", "veto_below", opinion.veto_below, ">="
+    return (
+        f"{verb} by the second opinion: p {opinion.probability:.2f} {sign} {name} {limit:g} "
+        f"(the rules: score {audience.score:g}{boost} {rules} threshold {audience.threshold:g})"
+    )
+
+
+def describe_tagged(audience: AudienceResult) -> list[str]:
+    boost = f" (x{audience.multiplier:g}: municipalities named)" if audience.multiplier != 1 else ""
+    opinion = audience.opinion
+    if audience.added and opinion is not None:
+        head = _overruled(audience, opinion, boost)
+    else:
+        head = f"score {audience.score:g}{boost} >= threshold {audience.threshold:g}"
+    lines = [f"{audience.key} ({audience.kind}, {audience.name}): {head}"]
+    lines += _reason_lines(audience)
+    if opinion is not None:
+        lines.append(f"  {opinion_line(opinion)}")
+    return lines
+
+
 def describe_untagged(
     audience: AudienceResult, programme: str | None, *, full: bool = False
 ) -> list[str]:
+    opinion = audience.opinion
+    if audience.vetoed and opinion is not None:
+        boost = f" (x{audience.multiplier:g})" if audience.multiplier != 1 else ""
+        head = _overruled(audience, opinion, boost)
+        lines = [f"{audience.key} ({audience.kind}, {audience.name}): not tagged, {head}"]
+        lines += _reason_lines(audience)
+        lines.append(f"  {opinion_line(opinion)}")
+        return lines
     if audience.excluded_by:
         head = "excluded by " + ", ".join(_hit_text(h) for h in audience.excluded_by)
     elif audience.blocked:
@@ -154,6 +200,8 @@ def describe_untagged(
         lines.append(f"  - need {need.name!r}: {_need_status(need, programme)}")
     for default in defaults:
         lines.append(f"  - programme default {default.name!r}: {_default_status(default)}")
+    if opinion is not None:
+        lines.append(f"  {opinion_line(opinion)}")
     return lines
 
 
@@ -248,6 +296,8 @@ def explain_json(evaluation: Evaluation, *, key: str | None = None) -> dict[str,
                 "reasons": a.reasons,
                 "blocked": a.blocked,
                 "multiplier": a.multiplier,
+                "rules_tagged": a.rules_tagged,
+                "second_opinion": opinion_json(a),
                 "defaults": [
                     {
                         "name": d.name,
@@ -278,4 +328,28 @@ def explain_json(evaluation: Evaluation, *, key: str | None = None) -> dict[str,
             for a in evaluation.audiences
             if key is None or a.key == key
         ],
+    }
+
+
+def opinion_json(audience: AudienceResult) -> dict[str, Any] | None:
+    opinion = audience.opinion
+    if opinion is None:
+        return None
+
+    def words(found: tuple[Word, ...]) -> list[dict[str, Any]]:
+        return [
+            {"feature": w.feature, "word": w.word, "where": w.where, "weight": w.weight}
+            for w in found
+        ]
+
+    return {
+        "mode": opinion.mode,
+        "probability": round(opinion.probability, 4),
+        "base": round(opinion.base, 4),
+        "veto_below": opinion.veto_below,
+        "add_above": opinion.add_above,
+        "vetoed": audience.vetoed,
+        "added": audience.added,
+        "for": words(opinion.for_words),
+        "against": words(opinion.against_words),
     }

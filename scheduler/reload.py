@@ -16,19 +16,24 @@ from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
 from pathlib import Path
 
-from config.loader import FILES, Config, ConfigError, load_config
+from config.loader import FILES, Config, ConfigError, load_config, second_opinion_file
 from scheduler.logs import event
 
 log = logging.getLogger("bevaka.scheduler")
 
 
 def fingerprint(directory: Path) -> str:
-    """A hash of the three config files' contents (a missing file counts as empty)."""
+    """A hash of the three config files' contents (a missing file counts as empty), and of
+    the second opinion's model file when needs.yaml switches it on (a retrained model)."""
     digest = hashlib.blake2b(digest_size=16)
-    for name in FILES:
-        digest.update(name.encode())
+    paths = [directory / name for name in FILES]
+    model = second_opinion_file(directory)
+    if model is not None:
+        paths.append(model)
+    for path in paths:
+        digest.update(path.name.encode())
         try:
-            digest.update((directory / name).read_bytes())
+            digest.update(path.read_bytes())
         except OSError:
             digest.update(b"\0missing")
     return digest.hexdigest()

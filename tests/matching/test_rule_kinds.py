@@ -10,7 +10,7 @@ import pytest
 import yaml
 from pydantic import ValidationError
 
-from config.programmes import programme_code
+from config.programmes import programme_code, programme_in_title
 from config.schema import NeedsFile
 from matching.engine import (
     APPLICANT_REASON,
@@ -384,11 +384,11 @@ def test_tags_are_the_full_judgement_s_tags(compiled):
         ),
         (
             lambda d: d["applicants"]["only"][4].update(identifiers=[]),
-            "needs 'any' terms or 'identifiers'",
+            "needs 'any' terms, 'identifiers' or 'hosts'",
         ),
         (
             lambda d: d["applicants"]["only"][1].update(identifiers=["HORIZON-*"]),
-            "'identifiers' cannot be used with 'when_missing'",
+            "'identifiers' and 'hosts' cannot be used with 'when_missing'",
         ),
         (lambda d: d["applicants"]["only"][0].update(kinds=["blog"]), "'call' or 'news'"),
     ],
@@ -419,6 +419,59 @@ def test_config_check_refuses_bad_rule_kinds(change, message):
 )
 def test_programme_names_are_read_as_their_codes(given, code):
     assert programme_code(given) == code
+
+
+@pytest.mark.parametrize(
+    ("title", "code"),
+    [
+        ("Erasmus+ – Small-scale partnerships", "ERASMUS"),
+        ("Erasmus Plus: pilot project on apprentices", "ERASMUS"),
+        ("Interreg Europe third call", "INTERREG"),
+        ("Creative Europe: Culture Moves Europe", "CREA"),
+        ("Digital skills for teachers", None),  # DIGITAL is also a word
+        ("Quality of LIFE in old age", None),
+        ("Horizon Europe Cluster 2", "HORIZON"),
+        (None, None),
+    ],
+)
+def test_a_title_names_the_programme_when_the_call_gives_none(title, code):
+    assert programme_in_title(title) == code
+
+
+def test_the_title_s_programme_is_used_only_without_programme_or_identifier(compiled):
+    call = {"title": "Erasmus+ school exchanges", "language": "en"}
+    assert evaluate(compiled, call).programme == "ERASMUS"
+    assert evaluate(compiled, dict(call, programme="CERV")).programme == "CERV"
+    assert evaluate(compiled, dict(call, identifier="LIFE-2027-SAP-NAT")).programme == "LIFE"
+
+
+def test_the_municipality_s_own_site_is_restricted_by_its_host(compiled):
+    call = {
+        "title": "Föreningsbidrag – vänorter",
+        "url": "https://www.lidkoping.se/bidrag/foreningsbidrag",
+        "language": "sv",
+        "description": "Kommunen ger bidrag till föreningar i kommunen.",
+    }
+    assert _tags(compiled, call) == {}
+    assert (
+        "Who may apply: the municipality's own grants ('lidkoping.se' in url "
+        "('www.lidkoping.se'))"
+    ) in _explained(compiled, call)
+    elsewhere = dict(call, url="https://www.lansstyrelsen.se/vastra-gotaland/bidrag")
+    assert "kommunledning" in _tags(compiled, elsewhere)
+
+
+def test_another_municipality_s_own_page_is_another_place(compiled):
+    call = {
+        "title": "Vänortsbidrag – Kungälvs kommun",
+        "language": "sv",
+        "description": "Bidrag för vänortsutbyten.",
+    }
+    assert _tags(compiled, call) == {}
+    assert "Where: another region: Kungälvs kommun" in _explained(compiled, call)
+    # named only in the text, the municipality is a mention
+    mention = dict(call, title="Vänortsbidrag", description="Som i Kungälvs kommun.")
+    assert "kommunledning" in _tags(compiled, mention)
 
 
 def test_a_call_that_names_its_programme_is_matched_as_the_code(compiled):
