@@ -581,9 +581,7 @@ class ApplicantRestriction(Strict):
     @model_validator(mode="after")
     def _has_trigger(self) -> ApplicantRestriction:
         if not self.any and not self.identifiers and not self.hosts:
-            raise ValueError(
-                "an applicant restriction needs 'any' terms, 'identifiers' or 'hosts'"
-            )
+            raise ValueError("an applicant restriction needs 'any' terms, 'identifiers' or 'hosts'")
         if self.when_missing and (self.identifiers or self.hosts):
             raise ValueError("'identifiers' and 'hosts' cannot be used with 'when_missing'")
         return self

@@ -57,7 +57,9 @@ from matching.text import (
 )
 
 # Bump when matching behaviour changes, so stored tags are recomputed (it is in rules_hash).
-ENGINE_VERSION = "3"  # 2: programme defaults, who may apply, geography; 3: identifiers, unless, programme names
+ENGINE_VERSION = (
+    "3"  # 2: programme defaults, who may apply, geography; 3: identifiers, unless, programme names
+)
 
 FIELDS = ("title", "keywords", "summary", "description")
 MAX_REASONS = 12
@@ -866,8 +868,12 @@ class CompiledNeeds:
                 continue
             if unless_municipal and municipal is not None:
                 # municipalities named lift it, unless only the title names the restriction
-                # ("Nu kan myndigheter och frivilligorganisationer söka ...")
-                if municipal.field == "title":
+                # ("Nu kan myndigheter och frivilligorganisationer söka ..."); a title that
+                # names both ("Kommuner och myndigheter kan söka ...") lifts it too
+                if (
+                    municipal.field == "title"
+                    or self._first(self._municipal, hits, ("title",)) is not None
+                ):
                     continue
                 found = self._first(term_ids, hits, ("title",))
             else:

@@ -13,6 +13,7 @@ from matching.engine import (
     Evaluation,
     Hit,
     NeedResult,
+    Restriction,
 )
 from matching.second_opinion import ADDED_FIELD, Opinion, Word
 from matching.text import snippet
@@ -257,6 +258,9 @@ def explain_json(evaluation: Evaluation, *, key: str | None = None) -> dict[str,
     def hit(h: Hit) -> dict[str, Any]:
         return {"term": h.term, "field": h.field, "match": h.match, "weight": h.weight}
 
+    def restriction(r: Restriction | None) -> dict[str, Any] | None:
+        return {"name": r.name, "label": r.label, "hit": hit(r.hit)} if r else None
+
     context = evaluation.context
     return {
         "language": evaluation.language,
@@ -264,20 +268,8 @@ def explain_json(evaluation: Evaluation, *, key: str | None = None) -> dict[str,
         "who_may_apply": {
             "municipal": hit(context.municipal) if context.municipal else None,
             "multiplier": context.multiplier,
-            "restriction": {
-                "name": context.restriction.name,
-                "label": context.restriction.label,
-                "hit": hit(context.restriction.hit),
-            }
-            if context.restriction
-            else None,
-            "lifted": {
-                "name": context.lifted.name,
-                "label": context.lifted.label,
-                "hit": hit(context.lifted.hit),
-            }
-            if context.lifted
-            else None,
+            "restriction": restriction(context.restriction),
+            "lifted": restriction(context.lifted),
         },
         "where": {
             "status": context.geography.status,

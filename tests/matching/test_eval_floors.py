@@ -1,8 +1,9 @@
 """The shipped needs.yaml measured on the labelled set in data/eval/ (issue 15): floors
 under micro-F1 and over the noise rate, per part, scored on the förvaltningar (the set
-labels only those). Rules are tuned on dev.jsonl only; heldout.jsonl (labelled later by
-another labeller) is never tuned on, so its floors are what the rules reached there when it
-was measured once (below the goal of 0.85 and 5 %; see docs/matching.md)."""
+labels only those). Rules are tuned on dev.jsonl only; heldout.jsonl (batch 6, labelled by
+other labellers and never read to write rules) was measured once, so its floors are what
+the rules reached there. Both are below the goal of 0.85 and 5 % on the held-out part (see
+docs/matching.md and data/eval/README.md): the floors keep a change from making it worse."""
 
 from __future__ import annotations
 
@@ -18,8 +19,8 @@ DATA = ROOT / "data" / "eval"
 
 # part → (micro-F1 at least, noise at most), at the rules of the last measurement
 FLOORS = {
-    "dev.jsonl": (0.85, 0.05),  # measured 0.94 and 4.8 % (tuned on)
-    "heldout.jsonl": (0.77, 0.3),  # measured 0.78 and 29.8 % (once)
+    "dev.jsonl": (0.86, 0.125),  # measured 0.866 and 12.1 % (789 items, tuned on)
+    "heldout.jsonl": (0.65, 0.31),  # measured 0.656 and 30.3 % (173 items, once)
 }
 
 

@@ -454,8 +454,7 @@ def test_the_municipality_s_own_site_is_restricted_by_its_host(compiled):
     }
     assert _tags(compiled, call) == {}
     assert (
-        "Who may apply: the municipality's own grants ('lidkoping.se' in url "
-        "('www.lidkoping.se'))"
+        "Who may apply: the municipality's own grants ('lidkoping.se' in url ('www.lidkoping.se'))"
     ) in _explained(compiled, call)
     elsewhere = dict(call, url="https://www.lansstyrelsen.se/vastra-gotaland/bidrag")
     assert "kommunledning" in _tags(compiled, elsewhere)
