@@ -268,6 +268,7 @@ REASON_FIELDS = {
     "description": "i beskrivningen",
     "keywords": "i nyckelorden",
     "programme": "i programmet",
+    "identifier": "i utlysningens beteckning",
     "conditions": "i villkoren",
 }
 

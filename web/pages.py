@@ -35,6 +35,7 @@ REASON_FIELDS = {
     "description": "beskrivningen",
     "keywords": "nyckelorden",
     "programme": "programmet",
+    "identifier": "utlysningens beteckning",
 }
 
 

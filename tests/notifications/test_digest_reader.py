@@ -35,6 +35,18 @@ def test_matches_show_need_and_place_never_rule_terms():
     assert places == ("Klimatanpassning, i titeln", "Klimatanpassning, i beskrivningen")
     assert not any("*" in p or '"' in p for p in places)
     assert match_places(None, "x") == ()
+    # a programme default named by the call's identifier: the place, never the pattern
+    mission = [
+        {
+            "need": "Program eller finansiär: EU-uppdraget klimatanpassning",
+            "term": "HORIZON-MISS-*-CLIMA-0*",
+            "field": "identifier",
+            "match": "HORIZON-MISS-2026-01-CLIMA-02",
+        }
+    ]
+    assert match_places(mission, "Klimat och miljö") == (
+        "Program eller finansiär: EU-uppdraget klimatanpassning, i utlysningens beteckning",
+    )
 
 
 ESF = (
