@@ -317,6 +317,9 @@ async def _send_feed(
                     queue.task_done()
                     continue
                 result.attempts += 1
+                # a connection that has carried messages: if the server closed it in the
+                # meantime, that is no attempt of this message's
+                reused = client is not None and client.is_connected and sent_on_connection > 0
                 try:
                     if client is None or not client.is_connected:
                         client = aiosmtplib.SMTP(
@@ -367,7 +370,19 @@ async def _send_feed(
                 except Exception as exc:  # classify, never raise out of a worker
                     error = f"{exc.__class__.__name__}: {exc}"
                     client = await _drop(client)
-                    if _is_temporary(exc):
+                    if reused and isinstance(
+                        exc, (aiosmtplib.SMTPServerDisconnected, ConnectionError)
+                    ):
+                        # The server dropped a connection it had used (after its own number
+                        # of messages): send again on a new one at once, without using up
+                        # an attempt. Bounded: every such retry follows a message sent.
+                        result.attempts -= 1
+                        result.code, result.error = None, error
+                        task = asyncio.create_task(requeue_later(index, 0))
+                        delay_tasks.add(task)
+                        task.add_done_callback(delay_tasks.discard)
+                        deferred = True
+                    elif _is_temporary(exc):
                         deferred = temporary(index, None, error)
                     else:
                         result.permanent, result.error = True, error

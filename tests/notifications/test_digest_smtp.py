@@ -206,6 +206,21 @@ def test_connection_dropped_every_two_messages_is_retried(
     assert smtp.recorder.connections >= 4  # several connections, several messages each
 
 
+def test_a_connection_the_server_closed_after_use_costs_no_attempt(
+    engine, session, world, smtp, make_config
+):
+    """A server that closes each connection after two messages: the message tried on the
+    closed connection goes out on a new one, even with a single attempt allowed (however
+    fast the client notices the close)."""
+    everyone = [ANNA, COORD, *_more_subscribers(session, 5)]
+    smtp.recorder.drop_every = 2
+    config = make_config(smtp, smtp={"concurrency": 1, "max_attempts": 1})
+    report = run_digest(config=config, engine=engine, now=NOW)
+    assert sorted(report.sent) == sorted(everyone) and report.ok
+    for address in everyone:
+        assert len(smtp.recorder.to(address)) == 1, address
+
+
 def test_permanent_failure_is_recorded_and_the_coordinator_told(
     engine, session, world, smtp, make_config
 ):
