@@ -286,6 +286,26 @@ class _Default:
 
 
 @dataclass(frozen=True)
+class _Restriction:
+    """applicants.only[], compiled: term ids, upper-case identifier patterns."""
+
+    name: str
+    label: str
+    any: tuple[int, ...]
+    kinds: frozenset[str]
+    unless_municipal: bool
+    when_missing: bool
+    identifiers: tuple[str, ...]
+    unless: tuple[int, ...]
+    hosts: tuple[str, ...]
+
+
+def _on_site(host: str, site: str) -> bool:
+    """``host`` is ``site`` or one of its subdomains (www.esf.se on esf.se)."""
+    return host == site or host.endswith("." + site)
+
+
+@dataclass(frozen=True)
 class _Audience:
     key: str
     kind: str
@@ -600,16 +620,16 @@ class CompiledNeeds:
         self._municipal = tuple(self._term(t) for t in applicants.municipal)
         self._municipal_weight = applicants.municipal_weight
         self._restrictions = tuple(
-            (
-                r.name,
-                r.label,
-                tuple(self._term(t) for t in r.any),
-                frozenset(r.kinds),
-                r.unless_municipal,
-                r.when_missing,
-                tuple(prefix.upper() for prefix in r.identifiers),
-                tuple(self._term(t) for t in r.unless),
-                tuple(r.hosts),
+            _Restriction(
+                name=r.name,
+                label=r.label,
+                any=tuple(self._term(t) for t in r.any),
+                kinds=frozenset(r.kinds),
+                unless_municipal=r.unless_municipal,
+                when_missing=r.when_missing,
+                identifiers=tuple(p.upper() for p in r.identifiers),
+                unless=tuple(self._term(t) for t in r.unless),
+                hosts=tuple(r.hosts),
             )
             for r in applicants.only
         )
@@ -833,53 +853,45 @@ class CompiledNeeds:
         url = _get(call, "url")
         host = (urlsplit(url).hostname or "") if isinstance(url, str) else ""
         identifier = str(_get(call, "identifier") or "").strip().upper()
-        for (
-            name,
-            label,
-            term_ids,
-            kinds,
-            unless_municipal,
-            when_missing,
-            prefixes,
-            lifted_by,
-            hosts,
-        ) in self._restrictions:
-            if kinds and kind not in kinds:
+        # municipalities named in the title lift a restriction the title names too
+        # ("Kommuner och myndigheter kan söka ...")
+        municipal_in_title = municipal is not None and (
+            self._first(self._municipal, hits, ("title",)) is not None
+        )
+        for r in self._restrictions:
+            if r.kinds and kind not in r.kinds:
                 continue
-            if lifted_by:
-                lifting = self._first(lifted_by, hits)
+            if r.unless:
+                lifting = self._first(r.unless, hits)
                 if lifting is not None:
-                    if lifted is None and self._first(term_ids, hits) is not None:
-                        lifted = Restriction(name, label, lifting)
+                    if lifted is None and self._first(r.any, hits) is not None:
+                        lifted = Restriction(r.name, r.label, lifting)
                     continue
-            own = next((h for h in hosts if host == h or host.endswith("." + h)), None)
+            own = next((site for site in r.hosts if _on_site(host, site)), None)
             if own is not None:
-                restriction = Restriction(name, label, Hit(own, "url", host, 0.0))
+                restriction = Restriction(r.name, r.label, Hit(own, "url", host, 0.0))
                 break
-            pattern = next((p for p in prefixes if identifier_fits(p, identifier)), None)
-            if pattern is not None and not (unless_municipal and municipal is not None):
-                restriction = Restriction(name, label, Hit(pattern, "identifier", identifier, 0.0))
+            pattern = next((p for p in r.identifiers if identifier_fits(p, identifier)), None)
+            if pattern is not None and not (r.unless_municipal and municipal is not None):
+                hit = Hit(pattern, "identifier", identifier, 0.0)
+                restriction = Restriction(r.name, r.label, hit)
                 break
-            if when_missing:
-                if self._first(term_ids, hits) is None:
-                    missing = Hit(", ".join(self._terms[t].raw for t in term_ids[:4]), "", "", 0.0)
-                    restriction = Restriction(name, label, missing)
+            if r.when_missing:
+                if self._first(r.any, hits) is None:
+                    missing = Hit(", ".join(self._terms[t].raw for t in r.any[:4]), "", "", 0.0)
+                    restriction = Restriction(r.name, r.label, missing)
                     break
                 continue
-            if unless_municipal and municipal is not None:
+            if r.unless_municipal and municipal is not None:
                 # municipalities named lift it, unless only the title names the restriction
-                # ("Nu kan myndigheter och frivilligorganisationer söka ..."); a title that
-                # names both ("Kommuner och myndigheter kan söka ...") lifts it too
-                if (
-                    municipal.field == "title"
-                    or self._first(self._municipal, hits, ("title",)) is not None
-                ):
+                # ("Nu kan myndigheter och frivilligorganisationer söka ...")
+                if municipal_in_title:
                     continue
-                found = self._first(term_ids, hits, ("title",))
+                found = self._first(r.any, hits, ("title",))
             else:
-                found = self._first(term_ids, hits)
+                found = self._first(r.any, hits)
             if found is not None:
-                restriction = Restriction(name, label, found)
+                restriction = Restriction(r.name, r.label, found)
                 break
         # Another region counts where a call says where it applies (its regions, title,
         # keywords, summary); there only a home or national place there outweighs it.
@@ -955,7 +967,7 @@ class CompiledNeeds:
             return Hit(context.programme, "programme", context.programme, default.score)
         host = context.host
         for funder in default.funders:
-            if host == funder or host.endswith("." + funder):
+            if _on_site(host, funder):
                 return Hit(funder, "url", host, default.score)
         if context.identifier:
             for pattern in default.identifiers:

@@ -290,6 +290,12 @@ async def _send_feed(
         queue.put_nowait(index)
         queue.task_done()  # the original get() of this index
 
+    def requeue(index: int, delay: float) -> None:
+        """Send it again after ``delay`` seconds (its task_done is deferred until then)."""
+        task = asyncio.create_task(requeue_later(index, delay))
+        delay_tasks.add(task)
+        task.add_done_callback(delay_tasks.discard)
+
     def temporary(index: int, code: int | None, error: str) -> bool:
         """Record a temporary failure; True when it was requeued (task_done deferred)."""
         result = results[index]
@@ -297,10 +303,7 @@ async def _send_feed(
         if result.attempts >= smtp_settings.max_attempts:
             settle(index)
             return False
-        delay = smtp_settings.retry_backoff_seconds * (2 ** (result.attempts - 1))
-        task = asyncio.create_task(requeue_later(index, delay))
-        delay_tasks.add(task)
-        task.add_done_callback(delay_tasks.discard)
+        requeue(index, smtp_settings.retry_backoff_seconds * (2 ** (result.attempts - 1)))
         return True
 
     async def worker() -> None:
@@ -378,9 +381,7 @@ async def _send_feed(
                         # an attempt. Bounded: every such retry follows a message sent.
                         result.attempts -= 1
                         result.code, result.error = None, error
-                        task = asyncio.create_task(requeue_later(index, 0))
-                        delay_tasks.add(task)
-                        task.add_done_callback(delay_tasks.discard)
+                        requeue(index, 0)
                         deferred = True
                     elif _is_temporary(exc):
                         deferred = temporary(index, None, error)
